@@ -1,0 +1,508 @@
+/**
+ * The one place that reads and validates the stack configuration.
+ *
+ * Everything here is a pure function of the raw config strings Pulumi hands the program, so the
+ * whole of it is unit-tested without a Pulumi engine. The program validates before it creates any
+ * resource; a bad value stops the run with one error that names every bad key, the value given and
+ * what is allowed.
+ */
+import * as net from "node:net";
+import * as pulumi from "@pulumi/pulumi";
+
+/** The Pulumi project name, and so the config namespace (`firmground:serverName`). */
+export const PROJECT = "firmground";
+
+export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
+export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+/** Every container the stack runs, keyed as in the `images` config object. */
+export const SERVICES = ["synapse", "postgres", "coturn", "haproxy", "nginx", "element", "certbot"] as const;
+export type Service = (typeof SERVICES)[number];
+
+/**
+ * Pinned, multi-arch (amd64 + arm64) images. Overridable per service through `images`.
+ * Bump them together with the real-daemon proof, which runs the same major versions.
+ */
+export const DEFAULT_IMAGES: Record<Service, string> = {
+  synapse: "matrixdotorg/synapse:v1.160.0",
+  postgres: "postgres:17.6-alpine",
+  coturn: "coturn/coturn:4.7.0-alpine",
+  haproxy: "haproxy:3.2.9-alpine",
+  nginx: "nginx:1.28.0-alpine",
+  element: "vectorim/element-web:v1.12.10",
+  certbot: "certbot/certbot:v4.2.0",
+};
+
+/**
+ * Top-level keys of homeserver.yaml that the program owns: they wire Synapse to the database, the
+ * proxy and the secret files. `synapseExtraConfig` may not set them.
+ */
+export const SYNAPSE_OWNED_KEYS = [
+  "server_name",
+  "public_baseurl",
+  "database",
+  "listeners",
+  "media_store_path",
+  "signing_key_path",
+  "log_config",
+  "pid_file",
+  "macaroon_secret_key",
+  "macaroon_secret_key_path",
+  "registration_shared_secret",
+  "registration_shared_secret_path",
+  "form_secret",
+  "form_secret_path",
+  "turn_shared_secret",
+  "turn_shared_secret_path",
+  "turn_uris",
+  "worker_replication_secret",
+] as const;
+
+/** Validated, defaulted settings: the only thing the rest of the program reads. */
+export interface Settings {
+  serverName: string;
+  dnsZone: string;
+  matrixHost: string;
+  elementHost: string;
+  turnHost: string;
+  manageApexRecords: boolean;
+  acmeEmail: string;
+  /** ACME directory URL. */
+  acmeServer: string;
+  instanceType: string;
+  imageLabel: string;
+  dataVolumeSizeGb: number;
+  retainDataOnDestroy: boolean;
+  adminCidrs: string[];
+  sshPublicKeys: string[];
+  turnRelayPorts: PortRange;
+  federation: FederationSettings;
+  images: Record<Service, string>;
+  synapseExtraConfig: Record<string, unknown>;
+}
+
+export interface PortRange {
+  min: number;
+  max: number;
+}
+
+export interface FederationSettings {
+  enabled: boolean;
+  /** Server names allowed to federate; undefined means every server. */
+  whitelist?: string[];
+  /** Servers whose public room directory Element offers. */
+  directoryServers: string[];
+}
+
+/** The declared type of a config key, as in Pulumi.yaml's `config:` block. */
+export type ConfigKeyType = "string" | "integer" | "boolean" | "array" | "object";
+
+/**
+ * Every config key with its type and its default where the default is a constant. Pulumi.yaml
+ * declares the same keys, types and defaults; a unit test keeps the two in step.
+ */
+export const CONFIG_KEYS: Record<string, { type: ConfigKeyType; default?: unknown }> = {
+  serverName: { type: "string" },
+  dnsZone: { type: "string" },
+  matrixHost: { type: "string" },
+  elementHost: { type: "string" },
+  turnHost: { type: "string" },
+  manageApexRecords: { type: "boolean", default: true },
+  acmeEmail: { type: "string" },
+  acmeServer: { type: "string", default: "production" },
+  instanceType: { type: "string", default: "BASIC2-A2C-4G" },
+  imageLabel: { type: "string", default: "ubuntu_noble" },
+  dataVolumeSizeGb: { type: "integer", default: 20 },
+  retainDataOnDestroy: { type: "boolean", default: true },
+  adminCidrs: { type: "array", default: [] },
+  sshPublicKeys: { type: "array", default: [] },
+  turnRelayPorts: { type: "string", default: "49152-49172" },
+  federation: { type: "object" },
+  images: { type: "object" },
+  synapseExtraConfig: { type: "object" },
+};
+
+/** A refused configuration. Pulumi prints a RunError's message without a stack trace. */
+export class ConfigError extends pulumi.RunError {
+  constructor(public readonly problems: string[]) {
+    super(
+      `Invalid ${PROJECT} configuration (nothing was created or changed):\n` +
+        problems.map((p) => `  - ${p}`).join("\n"),
+    );
+    this.name = "ConfigError";
+  }
+}
+
+const DOMAIN_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const IMAGE_REF =
+  /^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$/;
+const SSH_KEY =
+  /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/;
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+
+/** True when `name` is a lowercase DNS name with at least two labels. */
+export function isDomainName(name: string): boolean {
+  if (name.length > 253) return false;
+  const labels = name.split(".");
+  return labels.length >= 2 && labels.every((l) => DOMAIN_LABEL.test(l)) && !/^[0-9]+$/.test(labels.at(-1)!);
+}
+
+/** True when `host` is `zone` itself or a name below it. */
+export function isInZone(host: string, zone: string): boolean {
+  return host === zone || host.endsWith(`.${zone}`);
+}
+
+/** The record name of `host` relative to `zone` ("" for the apex), as Scaleway DNS expects it. */
+export function recordName(host: string, zone: string): string {
+  return host === zone ? "" : host.slice(0, -(zone.length + 1));
+}
+
+/** Parses an IPv4 or IPv6 address into its bits, most significant first. */
+function addressBits(address: string): bigint | undefined {
+  if (net.isIPv4(address)) {
+    return address.split(".").reduce((acc, octet) => (acc << 8n) | BigInt(Number(octet)), 0n);
+  }
+  if (!net.isIPv6(address) || address.includes(".")) return undefined;
+  const [head, tail] = address.split("::");
+  const groups = (s: string | undefined) => (s ? s.split(":") : []);
+  const left = groups(head);
+  const right = groups(tail);
+  const all =
+    tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right];
+  return all.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+/** Checks a CIDR; returns why it is wrong, or undefined when it is right. */
+export function cidrProblem(cidr: string): string | undefined {
+  const match = /^([^/]+)\/(\d{1,3})$/.exec(cidr);
+  if (!match) return "expected an address and a prefix length, like 203.0.113.7/32 or 2001:db8::/48";
+  const [, address, prefixText] = match;
+  const width = net.isIPv4(address) ? 32 : 128;
+  const bits = addressBits(address);
+  if (bits === undefined) return `"${address}" is not an IPv4 or IPv6 address`;
+  const prefix = Number(prefixText);
+  if (prefix > width) return `the prefix length must be 0..${width}`;
+  const hostMask = (1n << BigInt(width - prefix)) - 1n;
+  if ((bits & hostMask) !== 0n) return "the address has bits set beyond the prefix length";
+  return undefined;
+}
+
+/** Parses "min-max" into a port range; returns a problem text when it is not one. */
+export function parsePortRange(text: string): PortRange | string {
+  const match = /^(\d{1,5})-(\d{1,5})$/.exec(text);
+  if (!match) return 'expected "<min>-<max>", like "49152-49172"';
+  const min = Number(match[1]);
+  const max = Number(match[2]);
+  if (min < 1024 || max > 65535) return "both ends must lie within 1024-65535";
+  if (min > max) return "the range is inverted (min > max)";
+  return { min, max };
+}
+
+/**
+ * Deep-merges `extra` over `base`: objects merge key by key, anything else (arrays included)
+ * replaces. Neither input is modified.
+ */
+export function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    const current = out[key];
+    out[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value;
+  }
+  return out;
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+const show = (value: unknown) => JSON.stringify(value);
+
+/**
+ * Turns the raw config strings (as Pulumi passes them: scalars as text, arrays and objects as JSON)
+ * into Settings, or throws one ConfigError listing every problem.
+ *
+ * @param raw config values keyed without the namespace (`serverName`, not `firmground:serverName`).
+ */
+export function parseSettings(raw: Record<string, string | undefined>): Settings {
+  const problems: string[] = [];
+  const bad = (key: string, value: unknown, allowed: string) =>
+    problems.push(`${PROJECT}:${key} = ${show(value)}: ${allowed}`);
+
+  for (const key of Object.keys(raw)) {
+    if (!(key in CONFIG_KEYS) && raw[key] !== undefined) {
+      bad(key, raw[key], `unknown key; the known keys are ${Object.keys(CONFIG_KEYS).join(", ")}`);
+    }
+  }
+
+  // Decode each value by its declared type; undefined means "not set, use the default".
+  const decoded: Record<string, unknown> = {};
+  for (const [key, { type, default: fallback }] of Object.entries(CONFIG_KEYS)) {
+    const text = raw[key];
+    if (text === undefined) {
+      decoded[key] = fallback;
+      continue;
+    }
+    const value = decodeValue(text, type);
+    if (value === undefined) {
+      decoded[key] = fallback; // reported here; later checks see the default, not a second error
+      bad(
+        key,
+        text,
+        `expected ${type === "integer" ? "an integer" : `a${type === "array" || type === "object" ? "n" : ""} ${type}`}`,
+      );
+    } else {
+      decoded[key] = value;
+    }
+  }
+
+  // A derived default (dnsZone, the hosts) is only missing when serverName is: that is reported once.
+  const domain = (key: string, fallback?: string, derived = false): string => {
+    const value = decoded[key] ?? fallback;
+    if (value === undefined) {
+      if (!derived) bad(key, null, "required; set it with `pulumi config set " + key + " <value>`");
+      return "";
+    }
+    if (typeof value !== "string" || !isDomainName(value)) {
+      bad(key, value, "expected a lowercase DNS name such as example.org (letters, digits, hyphens; no port)");
+      return "";
+    }
+    return value;
+  };
+
+  const serverName = domain("serverName");
+  const dnsZone = domain("dnsZone", serverName || undefined, true);
+  const hostIn = (key: string, prefix: string): string => {
+    const host = domain(key, serverName ? `${prefix}.${serverName}` : undefined, true);
+    if (host && dnsZone && !isInZone(host, dnsZone)) bad(key, host, `must lie inside the DNS zone ${dnsZone}`);
+    return host;
+  };
+  const matrixHost = hostIn("matrixHost", "matrix");
+  const elementHost = hostIn("elementHost", "element");
+  const turnHost = hostIn("turnHost", "turn");
+  const distinct = new Set([matrixHost, elementHost, turnHost]);
+  if (matrixHost && elementHost && turnHost && distinct.size !== 3) {
+    bad("elementHost", elementHost, "matrixHost, elementHost and turnHost must be three different names");
+  }
+
+  const manageApexRecords = decoded.manageApexRecords as boolean;
+  if (manageApexRecords && serverName && dnsZone && !isInZone(serverName, dnsZone)) {
+    bad(
+      "manageApexRecords",
+      true,
+      `serverName ${serverName} is outside dnsZone ${dnsZone}; set it to false and serve .well-known yourself`,
+    );
+  }
+
+  let acmeEmail = "";
+  const email = decoded.acmeEmail as string | undefined;
+  if (email === undefined)
+    bad("acmeEmail", null, "required: the address Let's Encrypt writes to about expiring certificates");
+  else if (!EMAIL.test(email)) bad("acmeEmail", email, "expected an e-mail address");
+  else acmeEmail = email;
+
+  const acmeServer = resolveAcmeServer(String(decoded.acmeServer));
+  if (acmeServer === undefined) {
+    bad("acmeServer", decoded.acmeServer, '"production", "staging", or the https:// URL of an ACME directory');
+  }
+
+  const instanceType = String(decoded.instanceType);
+  if (!/^[A-Z0-9][A-Z0-9-]*$/.test(instanceType)) {
+    bad("instanceType", instanceType, "expected a Scaleway commercial type such as BASIC2-A2C-4G");
+  }
+  const imageLabel = String(decoded.imageLabel);
+  if (!/^[a-z0-9_]+$/.test(imageLabel))
+    bad("imageLabel", imageLabel, "expected a Scaleway image label such as ubuntu_noble");
+
+  const dataVolumeSizeGb = decoded.dataVolumeSizeGb as number;
+  if (!Number.isInteger(dataVolumeSizeGb) || dataVolumeSizeGb < 1 || dataVolumeSizeGb > 10000) {
+    bad("dataVolumeSizeGb", dataVolumeSizeGb, "expected a whole number of GB from 1 to 10000");
+  }
+
+  const stringList = (key: string, check: (item: string) => string | undefined): string[] => {
+    const value = decoded[key];
+    if (!Array.isArray(value)) {
+      bad(key, value, "expected a list");
+      return [];
+    }
+    value.forEach((item, i) => {
+      const problem = typeof item === "string" ? check(item) : "expected a string";
+      if (problem) bad(`${key}[${i}]`, item, problem);
+    });
+    return value.filter((item): item is string => typeof item === "string");
+  };
+  const adminCidrs = stringList("adminCidrs", cidrProblem);
+  const sshPublicKeys = stringList("sshPublicKeys", (k) =>
+    SSH_KEY.test(k) ? undefined : 'expected an OpenSSH public key line, like "ssh-ed25519 AAAA… you@laptop"',
+  );
+
+  const portRange = parsePortRange(String(decoded.turnRelayPorts));
+  if (typeof portRange === "string") bad("turnRelayPorts", decoded.turnRelayPorts, portRange);
+
+  const federation = parseFederation(decoded.federation, serverName, bad);
+  const images = parseImages(decoded.images, bad);
+
+  const extra = decoded.synapseExtraConfig ?? {};
+  if (!isPlainObject(extra)) {
+    bad("synapseExtraConfig", extra, "expected an object of homeserver.yaml settings");
+  } else {
+    for (const key of Object.keys(extra)) {
+      if ((SYNAPSE_OWNED_KEYS as readonly string[]).includes(key)) {
+        bad(
+          `synapseExtraConfig.${key}`,
+          extra[key],
+          `owned by ${PROJECT} and cannot be overridden (owned keys: ${SYNAPSE_OWNED_KEYS.join(", ")})`,
+        );
+      }
+    }
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    serverName,
+    dnsZone,
+    matrixHost,
+    elementHost,
+    turnHost,
+    manageApexRecords,
+    acmeEmail,
+    acmeServer: acmeServer!,
+    instanceType,
+    imageLabel,
+    dataVolumeSizeGb,
+    retainDataOnDestroy: decoded.retainDataOnDestroy as boolean,
+    adminCidrs,
+    sshPublicKeys,
+    turnRelayPorts: portRange as PortRange,
+    federation,
+    images,
+    synapseExtraConfig: extra as Record<string, unknown>,
+  };
+}
+
+function decodeValue(text: string, type: ConfigKeyType): unknown {
+  switch (type) {
+    case "string":
+      return text;
+    case "integer":
+      return /^-?\d+$/.test(text.trim()) ? Number(text) : undefined;
+    case "boolean":
+      return text === "true" ? true : text === "false" ? false : undefined;
+    case "array":
+    case "object": {
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch {
+        return undefined;
+      }
+      return (type === "array" ? Array.isArray(value) : isPlainObject(value)) ? value : undefined;
+    }
+  }
+}
+
+/** "production" / "staging" / an https URL → directory URL; undefined when none of these. */
+export function resolveAcmeServer(value: string): string | undefined {
+  if (value === "production") return LETS_ENCRYPT_PRODUCTION;
+  if (value === "staging") return LETS_ENCRYPT_STAGING;
+  try {
+    return new URL(value).protocol === "https:" ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+type Complain = (key: string, value: unknown, allowed: string) => void;
+
+function unknownKeys(key: string, value: Record<string, unknown>, allowed: readonly string[], bad: Complain) {
+  for (const k of Object.keys(value)) {
+    if (!allowed.includes(k)) bad(`${key}.${k}`, value[k], `unknown key in ${key}; allowed: ${allowed.join(", ")}`);
+  }
+}
+
+function parseFederation(value: unknown, serverName: string, bad: Complain): FederationSettings {
+  const settings: FederationSettings = {
+    enabled: true,
+    directoryServers: serverName ? [serverName, "matrix.org"] : [],
+  };
+  if (value === undefined) return settings;
+  if (!isPlainObject(value)) {
+    bad("federation", value, "expected an object with enabled, whitelist, directoryServers");
+    return settings;
+  }
+  unknownKeys("federation", value, ["enabled", "whitelist", "directoryServers"], bad);
+  if (value.enabled !== undefined) {
+    if (typeof value.enabled !== "boolean") bad("federation.enabled", value.enabled, "expected true or false");
+    else settings.enabled = value.enabled;
+  }
+  const domains = (key: "whitelist" | "directoryServers"): string[] | undefined => {
+    const list = value[key];
+    if (list === undefined) return undefined;
+    if (!Array.isArray(list)) {
+      bad(`federation.${key}`, list, "expected a list of server names");
+      return undefined;
+    }
+    list.forEach((item, i) => {
+      if (typeof item !== "string" || !isDomainName(item))
+        bad(`federation.${key}[${i}]`, item, "expected a server name such as matrix.org");
+    });
+    return list.filter((item): item is string => typeof item === "string");
+  };
+  settings.whitelist = domains("whitelist");
+  settings.directoryServers = domains("directoryServers") ?? settings.directoryServers;
+  return settings;
+}
+
+function parseImages(value: unknown, bad: Complain): Record<Service, string> {
+  const images = { ...DEFAULT_IMAGES };
+  if (value === undefined) return images;
+  if (!isPlainObject(value)) {
+    bad("images", value, `expected an object keyed by ${SERVICES.join(", ")}`);
+    return images;
+  }
+  unknownKeys("images", value, SERVICES, bad);
+  for (const service of SERVICES) {
+    const ref = value[service];
+    if (ref === undefined) continue;
+    if (typeof ref !== "string" || !IMAGE_REF.test(ref)) {
+      bad(`images.${service}`, ref, "expected an image reference like postgres:17.6-alpine");
+    } else if (!/:[\w][\w.-]*(@|$)/.test(ref.split("/").at(-1)!) && !ref.includes("@sha256:")) {
+      bad(`images.${service}`, ref, "needs a pinned tag or digest (name:tag or name@sha256:…)");
+    } else if (/:latest(@|$)/.test(ref)) {
+      bad(`images.${service}`, ref, 'the "latest" tag is not pinned; name a version');
+    } else {
+      images[service] = ref;
+    }
+  }
+  return images;
+}
+
+/**
+ * Checks the instance type Scaleway reports for `instanceType`: firmground's images and sizing are
+ * for arm64 hosts. Returns the RAM in bytes.
+ */
+export function checkServerType(
+  instanceType: string,
+  found: { arch: string; ram: number; endOfService?: boolean },
+): number {
+  if (found.arch !== "arm64") {
+    throw new ConfigError([
+      `${PROJECT}:instanceType = ${show(instanceType)}: Scaleway reports arch ${show(found.arch)}; expected an arm64 type such as BASIC2-A2C-4G`,
+    ]);
+  }
+  if (found.endOfService) {
+    throw new ConfigError([
+      `${PROJECT}:instanceType = ${show(instanceType)}: Scaleway marks this type end-of-service; choose a current arm64 type such as BASIC2-A2C-4G`,
+    ]);
+  }
+  return found.ram;
+}
+
+/** Reads the raw config strings of the project namespace from the running Pulumi program. */
+export function readRawConfig(): Record<string, string | undefined> {
+  const raw: Record<string, string | undefined> = {};
+  const prefix = `${PROJECT}:`;
+  for (const [key, value] of Object.entries(pulumi.runtime.allConfig())) {
+    if (key.startsWith(prefix)) raw[key.slice(prefix.length)] = value;
+  }
+  return raw;
+}

@@ -1,0 +1,81 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import * as tls from "@pulumi/tls";
+import { renderSigningKey } from "../../config-templates/synapse";
+
+export interface SecretsArgs {
+  /**
+   * Every public hostname, for the self-signed certificate HAProxy and coturn serve until the
+   * first real one is issued. Changing it re-creates only that fallback certificate.
+   */
+  hostnames: pulumi.Input<string>[];
+}
+
+/**
+ * Every secret the stack needs, generated once and stable across updates (Pulumi keeps them,
+ * encrypted, in the stack state). Nothing is ever generated inside a container.
+ */
+export class Secrets extends pulumi.ComponentResource {
+  /** Synapse's macaroon_secret_key: signs access tokens. */
+  public readonly macaroonSecretKey: pulumi.Output<string>;
+  /** Synapse's registration_shared_secret: can create admin users; treat as root. */
+  public readonly registrationSharedSecret: pulumi.Output<string>;
+  /** Synapse's form_secret. */
+  public readonly formSecret: pulumi.Output<string>;
+  /** Shared by Synapse and coturn to mint short-lived TURN credentials. */
+  public readonly turnSharedSecret: pulumi.Output<string>;
+  /** The PostgreSQL password of the synapse role. */
+  public readonly postgresPassword: pulumi.Output<string>;
+  /** Synapse's signing key file content (`ed25519 a_xxxx <seed>`). Never change it. */
+  public readonly signingKey: pulumi.Output<string>;
+  /** The signing key's id, e.g. `ed25519:a_Xy1z` (not secret). */
+  public readonly signingKeyId: pulumi.Output<string>;
+  /** Self-signed certificate and key served until Let's Encrypt issues the real one. */
+  public readonly fallbackCertPem: pulumi.Output<string>;
+  public readonly fallbackKeyPem: pulumi.Output<string>;
+
+  constructor(name: string, args: SecretsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("firmground:secrets:Secrets", name, {}, opts);
+    const child = { parent: this };
+    const password = (id: string, length: number) =>
+      new random.RandomPassword(`${name}-${id}`, { length, special: false }, child).result;
+
+    this.macaroonSecretKey = password("macaroon", 64);
+    this.registrationSharedSecret = password("registration", 64);
+    this.formSecret = password("form", 64);
+    this.turnSharedSecret = password("turn", 64);
+    this.postgresPassword = password("postgres", 48);
+
+    const keyId = new random.RandomString(`${name}-signing-key-id`, { length: 4, special: false }, child).result;
+    const seed = new random.RandomBytes(`${name}-signing-key`, { length: 32 }, child).base64;
+    this.signingKeyId = pulumi.interpolate`ed25519:a_${keyId}`;
+    this.signingKey = pulumi.secret(pulumi.all([keyId, seed]).apply(([id, s]) => renderSigningKey(`a_${id}`, s)));
+
+    const fallbackKey = new tls.PrivateKey(`${name}-fallback-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, child);
+    const fallbackCert = new tls.SelfSignedCert(
+      `${name}-fallback-cert`,
+      {
+        privateKeyPem: fallbackKey.privateKeyPem,
+        subject: { commonName: "firmground fallback (not yet issued)" },
+        dnsNames: args.hostnames,
+        validityPeriodHours: 24 * 365 * 5,
+        allowedUses: ["digital_signature", "key_encipherment", "server_auth"],
+      },
+      child,
+    );
+    this.fallbackCertPem = fallbackCert.certPem;
+    this.fallbackKeyPem = fallbackKey.privateKeyPem;
+
+    this.registerOutputs({
+      macaroonSecretKey: this.macaroonSecretKey,
+      registrationSharedSecret: this.registrationSharedSecret,
+      formSecret: this.formSecret,
+      turnSharedSecret: this.turnSharedSecret,
+      postgresPassword: this.postgresPassword,
+      signingKey: this.signingKey,
+      signingKeyId: this.signingKeyId,
+      fallbackCertPem: this.fallbackCertPem,
+      fallbackKeyPem: this.fallbackKeyPem,
+    });
+  }
+}

@@ -1,0 +1,75 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+
+/** What every service container shares: its image, network, memory limit and file uploads. */
+export interface ServiceArgs {
+  /** Pinned image reference (name:tag). Changing it replaces the container only. */
+  image: string;
+  /** The internal bridge network's name; the container joins it under its service name. */
+  networkName: pulumi.Input<string>;
+  /** Hard memory limit in MiB (no swap beyond it). Can change at any time. */
+  memoryMb: number;
+}
+
+export interface ContainerSpec extends ServiceArgs {
+  /** Container name, also its DNS name on the network. */
+  serviceName: string;
+  /** Files placed in the container before it starts. A change replaces the container. */
+  uploads: pulumi.Input<docker.types.input.ContainerUpload>[];
+  /** Docker healthcheck command (`CMD …` or `CMD-SHELL …`). */
+  healthcheck: string[];
+  /** Host networking instead of the bridge network (coturn only). */
+  hostNetwork?: boolean;
+  /** Everything else the service needs (command, mounts, ports, env). */
+  extra?: Partial<docker.ContainerArgs>;
+}
+
+/** A file for `uploads`: text content, optionally owned by a user and with a mode. */
+export function upload(
+  file: string,
+  content: pulumi.Input<string>,
+  options: { owner?: string; mode?: string } = {},
+): docker.types.input.ContainerUpload {
+  return {
+    file,
+    content,
+    ...(options.owner ? { owner: options.owner, group: options.owner } : {}),
+    permissions: options.mode ?? "0644",
+  };
+}
+
+/**
+ * Pulls the image and runs one service container with the stack's common settings: restart
+ * unless stopped, json-file logs rotated at 3 × 10 MB, a memory limit without extra swap, a
+ * healthcheck, and `pulumi up` waiting until the container reports healthy.
+ */
+export function serviceContainer(
+  name: string,
+  parent: pulumi.Resource,
+  spec: ContainerSpec,
+  opts: pulumi.CustomResourceOptions = {},
+) {
+  const image = new docker.RemoteImage(`${name}-image`, { name: spec.image, keepLocally: true }, { parent });
+  return new docker.Container(
+    name,
+    {
+      name: spec.serviceName,
+      image: image.imageId,
+      restart: "unless-stopped",
+      memory: spec.memoryMb,
+      memorySwap: spec.memoryMb,
+      logDriver: "json-file",
+      logOpts: { "max-size": "10m", "max-file": "3" },
+      ...(spec.hostNetwork
+        ? { networkMode: "host" }
+        : { networksAdvanced: [{ name: spec.networkName, aliases: [spec.serviceName] }] }),
+      healthcheck: { tests: spec.healthcheck, interval: "30s", timeout: "10s", retries: 3, startPeriod: "60s" },
+      wait: true,
+      waitTimeout: 300,
+      uploads: spec.uploads,
+      ...spec.extra,
+    },
+    // Names (and for HAProxy, host ports) are fixed, so the old container must go first.
+    { ...opts, parent, deleteBeforeReplace: true },
+  );
+}

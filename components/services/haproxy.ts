@@ -1,0 +1,50 @@
+import type * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { HAPROXY, IMAGE_USERS, PORTS } from "../../config-templates/paths";
+import { renderHaproxyCfg, type HaproxyInput } from "../../config-templates/haproxy";
+import { serviceContainer, upload, type ServiceArgs } from "./container";
+
+export interface HaproxyArgs extends ServiceArgs {
+  /** Everything haproxy.cfg is rendered from. */
+  proxy: HaproxyInput;
+  /** Self-signed certificate and key (one PEM) served until the real certificate exists. */
+  fallbackPem: pulumi.Input<string>;
+  /** Host directory where the renewer writes HAProxy's certificate. */
+  certPath: string;
+  /** Docker volume shared with the renewer, holding the master CLI socket. */
+  controlVolume: pulumi.Input<string>;
+}
+
+/** The public ports to publish: HAProxy is the only container that publishes any. */
+export const PUBLISHED_PORTS = [80, 443, 8448];
+
+/** HAProxy: TLS, routing, the admin-API gate and the per-source rate limit. */
+export class Haproxy extends pulumi.ComponentResource {
+  public readonly haproxyCfg: string;
+  public readonly container: docker.Container;
+
+  constructor(name: string, args: HaproxyArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("firmground:services:Haproxy", name, {}, opts);
+    this.haproxyCfg = renderHaproxyCfg(args.proxy);
+    this.container = serviceContainer(`${name}-container`, this, {
+      ...args,
+      serviceName: "haproxy",
+      uploads: [
+        upload(HAPROXY.configFile, this.haproxyCfg),
+        upload(HAPROXY.fallbackCert, pulumi.secret(args.fallbackPem), { owner: IMAGE_USERS.haproxy, mode: "0600" }),
+      ],
+      healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PORTS.haproxyHealth}/healthz`],
+      extra: {
+        // The image's entrypoint adds -W (master-worker) and -db; -S opens the master CLI the
+        // renewer uses to request a reload.
+        command: ["haproxy", "-f", HAPROXY.configFile, "-S", `${HAPROXY.masterSocket},mode,600`],
+        ports: PUBLISHED_PORTS.map((port) => ({ internal: port, external: port, protocol: "tcp" })),
+        volumes: [
+          { hostPath: args.certPath, containerPath: HAPROXY.certDir, readOnly: true },
+          { volumeName: args.controlVolume, containerPath: HAPROXY.controlDir },
+        ],
+      },
+    });
+    this.registerOutputs({ haproxyCfg: this.haproxyCfg });
+  }
+}

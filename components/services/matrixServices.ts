@@ -1,0 +1,174 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import type { Service, Settings } from "../config";
+import type { Secrets } from "../secrets/secrets";
+import { DATA_DIRS } from "../../config-templates/paths";
+import { HAPROXY_DEFAULT_REQUESTS_PER_10S } from "../../config-templates/haproxy";
+import { MAX_UPLOAD_BYTES } from "../../config-templates/sizing";
+import { Certificates } from "./certbot";
+import { Coturn } from "./coturn";
+import { Haproxy } from "./haproxy";
+import { Postgres } from "./postgres";
+import { Synapse } from "./synapse";
+import { Element, Nginx } from "./web";
+
+export interface MatrixServicesArgs {
+  /** The validated stack settings. */
+  settings: Settings;
+  /** Generated secrets and the fallback certificate. */
+  secrets: Secrets;
+  /** The Docker daemon to run on. Any daemon works: nothing here is specific to Scaleway. */
+  provider: docker.Provider;
+  /** The public IPv4 coturn advertises. */
+  publicIpv4: pulumi.Input<string>;
+  /** Host directory for persistent data (the mounted data volume). Never change it. */
+  dataRoot: string;
+  /** Memory limit per container in MiB. Can change at any time. */
+  memoryMb: Record<Service, number>;
+}
+
+/**
+ * Every public hostname pointed at this host, one certificate for them all. The server name (where
+ * the .well-known documents live) is included only when its records point here.
+ */
+export function publicHostnames(settings: Settings): string[] {
+  const apex = settings.manageApexRecords ? [settings.serverName] : [];
+  return [...new Set([settings.matrixHost, settings.elementHost, settings.turnHost, ...apex])];
+}
+
+/**
+ * The whole Matrix stack as containers on one bridge network: PostgreSQL, Synapse, coturn, HAProxy,
+ * NGINX, Element and the certificate renewer. Only HAProxy publishes ports; only coturn uses host
+ * networking.
+ */
+export class MatrixServices extends pulumi.ComponentResource {
+  public readonly postgres: Postgres;
+  public readonly synapse: Synapse;
+  public readonly coturn: Coturn;
+  public readonly haproxy: Haproxy;
+  public readonly nginx: Nginx;
+  public readonly element: Element;
+  public readonly certificates: Certificates;
+
+  constructor(name: string, args: MatrixServicesArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("firmground:services:MatrixServices", name, {}, { ...opts, providers: [args.provider] });
+    const { settings, secrets, memoryMb } = args;
+    const child = { parent: this };
+    const hostPath = (dir: string) => `${args.dataRoot}/${dir}`;
+
+    const network = new docker.Network(`${name}-network`, { name: "firmground", driver: "bridge" }, child);
+    const acmeVolume = new docker.Volume(`${name}-acme`, { name: "firmground-acme" }, child);
+    const controlVolume = new docker.Volume(`${name}-haproxy-control`, { name: "firmground-haproxy-control" }, child);
+    const base = (service: Service) => ({
+      image: settings.images[service],
+      networkName: network.name,
+      memoryMb: memoryMb[service],
+    });
+
+    this.postgres = new Postgres(
+      `${name}-postgres`,
+      { ...base("postgres"), password: secrets.postgresPassword, dataPath: hostPath(DATA_DIRS.postgres) },
+      child,
+    );
+
+    this.synapse = new Synapse(
+      `${name}-synapse`,
+      {
+        ...base("synapse"),
+        homeserver: {
+          serverName: settings.serverName,
+          matrixHost: settings.matrixHost,
+          turnHost: settings.turnHost,
+          federation: settings.federation,
+          maxUploadBytes: MAX_UPLOAD_BYTES,
+          extra: settings.synapseExtraConfig,
+        },
+        signingKey: secrets.signingKey,
+        macaroonSecretKey: secrets.macaroonSecretKey,
+        registrationSharedSecret: secrets.registrationSharedSecret,
+        formSecret: secrets.formSecret,
+        turnSharedSecret: secrets.turnSharedSecret,
+        postgresPassword: secrets.postgresPassword,
+        mediaPath: hostPath(DATA_DIRS.media),
+      },
+      { ...child, dependsOn: [this.postgres.container] },
+    );
+
+    this.coturn = new Coturn(
+      `${name}-coturn`,
+      {
+        ...base("coturn"),
+        realm: settings.turnHost,
+        externalIp: args.publicIpv4,
+        relayPorts: settings.turnRelayPorts,
+        sharedSecret: secrets.turnSharedSecret,
+        fallbackCertPem: secrets.fallbackCertPem,
+        fallbackKeyPem: secrets.fallbackKeyPem,
+        certPath: hostPath(DATA_DIRS.coturnCerts),
+      },
+      child,
+    );
+
+    this.nginx = new Nginx(
+      `${name}-nginx`,
+      { ...base("nginx"), matrixHost: settings.matrixHost, acmeVolume: acmeVolume.name },
+      child,
+    );
+
+    this.element = new Element(
+      `${name}-element`,
+      {
+        ...base("element"),
+        element: {
+          serverName: settings.serverName,
+          matrixHost: settings.matrixHost,
+          directoryServers: settings.federation.directoryServers,
+        },
+      },
+      child,
+    );
+
+    this.haproxy = new Haproxy(
+      `${name}-haproxy`,
+      {
+        ...base("haproxy"),
+        proxy: {
+          serverName: settings.serverName,
+          matrixHost: settings.matrixHost,
+          elementHost: settings.elementHost,
+          turnHost: settings.turnHost,
+          adminCidrs: settings.adminCidrs,
+          maxBodyBytes: MAX_UPLOAD_BYTES,
+          requestsPer10s: HAPROXY_DEFAULT_REQUESTS_PER_10S,
+        },
+        fallbackPem: pulumi
+          .all([secrets.fallbackCertPem, secrets.fallbackKeyPem])
+          .apply(([cert, key]) => `${cert.trim()}\n${key.trim()}\n`),
+        certPath: hostPath(DATA_DIRS.haproxyCerts),
+        controlVolume: controlVolume.name,
+      },
+      child,
+    );
+
+    this.certificates = new Certificates(
+      `${name}-certificates`,
+      {
+        ...base("certbot"),
+        acme: { domains: publicHostnames(settings), email: settings.acmeEmail, acmeServer: settings.acmeServer },
+        letsencryptPath: hostPath(DATA_DIRS.letsencrypt),
+        certsPath: hostPath("certs"),
+        acmeVolume: acmeVolume.name,
+        haproxyControlVolume: controlVolume.name,
+      },
+      // The first challenge goes through HAProxy's port 80 to NGINX.
+      { ...child, dependsOn: [this.haproxy.container, this.nginx.container] },
+    );
+
+    this.registerOutputs({
+      homeserverYaml: this.synapse.homeserverYaml,
+      haproxyCfg: this.haproxy.haproxyCfg,
+      turnserverConf: this.coturn.turnserverConf,
+      elementConfig: this.element.configJson,
+    });
+  }
+}

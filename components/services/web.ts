@@ -1,0 +1,74 @@
+import type * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { ELEMENT, NGINX, PORTS } from "../../config-templates/paths";
+import {
+  elementConfig,
+  renderJson,
+  renderNginxConf,
+  wellKnownClient,
+  wellKnownServer,
+  type ElementInput,
+} from "../../config-templates/web";
+import { serviceContainer, upload, type ServiceArgs } from "./container";
+
+export interface NginxArgs extends ServiceArgs {
+  /** The client/federation hostname the .well-known documents point to. */
+  matrixHost: string;
+  /** Docker volume holding the ACME challenge files the renewer writes. */
+  acmeVolume: pulumi.Input<string>;
+}
+
+/** NGINX: the two /.well-known/matrix documents and the ACME webroot. */
+export class Nginx extends pulumi.ComponentResource {
+  public readonly nginxConf: string;
+  public readonly wellKnownServer: string;
+  public readonly wellKnownClient: string;
+  public readonly container: docker.Container;
+
+  constructor(name: string, args: NginxArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("firmground:services:Nginx", name, {}, opts);
+    this.nginxConf = renderNginxConf();
+    this.wellKnownServer = renderJson(wellKnownServer(args.matrixHost));
+    this.wellKnownClient = renderJson(wellKnownClient(args.matrixHost));
+    const wellKnown = `${NGINX.wellKnownDir}/.well-known/matrix`;
+    this.container = serviceContainer(`${name}-container`, this, {
+      ...args,
+      serviceName: "nginx",
+      uploads: [
+        upload(NGINX.configFile, this.nginxConf),
+        upload(`${wellKnown}/server`, this.wellKnownServer),
+        upload(`${wellKnown}/client`, this.wellKnownClient),
+      ],
+      healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PORTS.nginx}/healthz`],
+      extra: { volumes: [{ volumeName: args.acmeVolume, containerPath: NGINX.acmeWebroot, readOnly: true }] },
+    });
+    this.registerOutputs({
+      nginxConf: this.nginxConf,
+      wellKnownServer: this.wellKnownServer,
+      wellKnownClient: this.wellKnownClient,
+    });
+  }
+}
+
+export interface ElementArgs extends ServiceArgs {
+  /** What config.json is rendered from. Can change at any time. */
+  element: ElementInput;
+}
+
+/** Element web, pointed at this homeserver. */
+export class Element extends pulumi.ComponentResource {
+  public readonly configJson: string;
+  public readonly container: docker.Container;
+
+  constructor(name: string, args: ElementArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("firmground:services:Element", name, {}, opts);
+    this.configJson = renderJson(elementConfig(args.element));
+    this.container = serviceContainer(`${name}-container`, this, {
+      ...args,
+      serviceName: "element",
+      uploads: [upload(ELEMENT.configFile, this.configJson)],
+      healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PORTS.element}/config.json`],
+    });
+    this.registerOutputs({ configJson: this.configJson });
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Where each file lives inside its container, and the names containers reach each other by.
+ * Renderers and components both read these, so a path is written once.
+ */
+
+/** Container names on the internal network (also their DNS names there). */
+export const HOSTS = {
+  postgres: "postgres",
+  synapse: "synapse",
+  nginx: "nginx",
+  element: "element",
+} as const;
+
+export const PORTS = {
+  postgres: 5432,
+  synapse: 8008,
+  nginx: 8080,
+  element: 80,
+  /** HAProxy's own liveness endpoint, bound to loopback inside its container. */
+  haproxyHealth: 8405,
+  turn: 3478,
+  turns: 5349,
+} as const;
+
+/** Numeric users of the images' unprivileged processes: files they read are owned by them. */
+export const IMAGE_USERS = {
+  postgres: "70",
+  synapse: "991",
+  haproxy: "99",
+  coturn: "65534",
+} as const;
+
+export const SYNAPSE = {
+  configFile: "/config/homeserver.yaml",
+  secretsDir: "/secrets",
+  signingKey: "/secrets/signing.key",
+  macaroonSecretKey: "/secrets/macaroon_secret_key",
+  registrationSharedSecret: "/secrets/registration_shared_secret",
+  formSecret: "/secrets/form_secret",
+  turnSharedSecret: "/secrets/turn_shared_secret",
+  pgpass: "/secrets/pgpass",
+  mediaStore: "/data/media_store",
+} as const;
+
+export const POSTGRES = {
+  configFile: "/etc/postgresql/postgresql.conf",
+  hbaFile: "/etc/postgresql/pg_hba.conf",
+  passwordFile: "/run/secrets/postgres-password",
+  dataDir: "/var/lib/postgresql/data",
+  database: "synapse",
+  user: "synapse",
+} as const;
+
+export const HAPROXY = {
+  configFile: "/usr/local/etc/haproxy/haproxy.cfg",
+  fallbackCert: "/usr/local/etc/haproxy/fallback.pem",
+  /** Certificates the renewer writes, one PEM (chain + key) per file. */
+  certDir: "/certs",
+  /** Shared with the renewer, which asks HAProxy's master process to reload through it. */
+  controlDir: "/var/lib/haproxy",
+  masterSocket: "/var/lib/haproxy/master.sock",
+} as const;
+
+export const NGINX = {
+  configFile: "/etc/nginx/conf.d/default.conf",
+  wellKnownDir: "/usr/share/nginx/well-known",
+  acmeWebroot: "/var/www/acme",
+} as const;
+
+export const ELEMENT = {
+  configFile: "/app/config.json",
+} as const;
+
+export const COTURN = {
+  configFile: "/etc/coturn/turnserver.conf",
+  runScript: "/etc/coturn/run.sh",
+  fallbackCert: "/etc/coturn/fallback-cert.pem",
+  fallbackKey: "/etc/coturn/fallback-key.pem",
+  certDir: "/certs",
+} as const;
+
+export const CERTBOT = {
+  renewScript: "/etc/firmground/renew.sh",
+  deployHook: "/etc/firmground/deploy-hook.sh",
+  configDir: "/etc/letsencrypt",
+  webroot: "/var/www/acme",
+  haproxyCertDir: "/certs/haproxy",
+  coturnCertDir: "/certs/coturn",
+  haproxyControlDir: "/run/haproxy",
+  certName: "firmground",
+  heartbeat: "/tmp/heartbeat",
+} as const;
+
+/** Directories on the host's data volume (see the host bootstrap), relative to its mount point. */
+export const DATA_DIRS = {
+  postgres: "postgres",
+  media: "synapse/media",
+  letsencrypt: "letsencrypt",
+  haproxyCerts: "certs/haproxy",
+  coturnCerts: "certs/coturn",
+} as const;

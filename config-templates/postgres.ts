@@ -1,0 +1,65 @@
+/**
+ * postgresql.conf and pg_hba.conf for Synapse's database.
+ *
+ * The image's initdb runs with `--encoding=UTF8 --locale=C` (see the PostgreSQL component), which
+ * Synapse requires; these files only tune and lock down the running server.
+ */
+import { POSTGRES } from "./paths";
+
+export interface PostgresInput {
+  /** The container's memory limit in MiB; memory settings are derived from it. */
+  memoryLimitMb: number;
+}
+
+/** Memory settings derived from the container's limit (ESS/pgtune style, never wal = shared). */
+export function postgresMemory(memoryLimitMb: number) {
+  const sharedBuffersMb = Math.max(32, Math.floor(memoryLimitMb / 4));
+  return {
+    sharedBuffersMb,
+    effectiveCacheSizeMb: Math.max(64, memoryLimitMb - 128),
+    workMemMb: 4,
+    maintenanceWorkMemMb: Math.max(16, Math.floor(memoryLimitMb / 16)),
+    walBuffersMb: 16,
+    // Synapse's pool (cp_max 10) plus headroom for maintenance and the healthcheck.
+    maxConnections: Math.min(100, Math.max(30, Math.floor(memoryLimitMb / 16))),
+  };
+}
+
+export function renderPostgresqlConf(input: PostgresInput): string {
+  const m = postgresMemory(input.memoryLimitMb);
+  const settings: Array<[string, string]> = [
+    ["listen_addresses", "'*'"],
+    ["port", "5432"],
+    ["hba_file", `'${POSTGRES.hbaFile}'`],
+    ["max_connections", String(m.maxConnections)],
+    ["password_encryption", "'scram-sha-256'"],
+    ["shared_buffers", `'${m.sharedBuffersMb}MB'`],
+    ["effective_cache_size", `'${m.effectiveCacheSizeMb}MB'`],
+    ["work_mem", `'${m.workMemMb}MB'`],
+    ["maintenance_work_mem", `'${m.maintenanceWorkMemMb}MB'`],
+    ["wal_buffers", `'${m.walBuffersMb}MB'`],
+    ["min_wal_size", "'256MB'"],
+    ["max_wal_size", "'1GB'"],
+    ["checkpoint_completion_target", "0.9"],
+    ["random_page_cost", "1.1"],
+    ["effective_io_concurrency", "200"],
+    ["log_min_duration_statement", "'2s'"],
+    ["log_timezone", "'UTC'"],
+    ["timezone", "'UTC'"],
+  ];
+  return "# Rendered by firmground.\n" + settings.map(([key, value]) => `${key} = ${value}`).join("\n") + "\n";
+}
+
+/**
+ * Local socket connections (the healthcheck, maintenance) are trusted; over the network only the
+ * Synapse user may reach the Synapse database, from the container's own subnet, with SCRAM.
+ */
+export function renderPgHba(): string {
+  return [
+    "# Rendered by firmground.",
+    "# TYPE  DATABASE  USER  ADDRESS  METHOD",
+    "local   all       all            trust",
+    `host    ${POSTGRES.database}   ${POSTGRES.user}   samenet  scram-sha-256`,
+    "",
+  ].join("\n");
+}

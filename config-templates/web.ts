@@ -1,0 +1,78 @@
+/**
+ * What NGINX and Element serve: the two /.well-known/matrix documents, NGINX's site config
+ * (well-known + ACME webroot), and Element's config.json.
+ */
+import { NGINX, PORTS } from "./paths";
+
+/** `/.well-known/matrix/server`: federation goes to the matrix host on 443. */
+export function wellKnownServer(matrixHost: string): Record<string, string> {
+  return { "m.server": `${matrixHost}:443` };
+}
+
+/** `/.well-known/matrix/client`: where clients find the client-server API. */
+export function wellKnownClient(matrixHost: string): Record<string, unknown> {
+  return { "m.homeserver": { base_url: `https://${matrixHost}` } };
+}
+
+export const renderJson = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+
+/**
+ * NGINX site: both documents as application/json with CORS (Element X and web clients need both),
+ * the ACME webroot the renewer writes to, and a health endpoint. Anything else is 404.
+ */
+export function renderNginxConf(): string {
+  return [
+    "# Rendered by firmground.",
+    "server {",
+    `    listen ${PORTS.nginx};`,
+    "    server_name _;",
+    "    server_tokens off;",
+    "",
+    "    location /.well-known/matrix/ {",
+    `        root ${NGINX.wellKnownDir};`,
+    "        default_type application/json;",
+    "        add_header Access-Control-Allow-Origin * always;",
+    '        add_header Cache-Control "public, max-age=3600" always;',
+    "    }",
+    "",
+    "    location /.well-known/acme-challenge/ {",
+    `        root ${NGINX.acmeWebroot};`,
+    "        default_type text/plain;",
+    "    }",
+    "",
+    "    location = /healthz {",
+    "        access_log off;",
+    "        default_type text/plain;",
+    '        return 200 "ok\\n";',
+    "    }",
+    "",
+    "    location / {",
+    "        return 404;",
+    "    }",
+    "}",
+    "",
+  ].join("\n");
+}
+
+export interface ElementInput {
+  serverName: string;
+  matrixHost: string;
+  directoryServers: string[];
+}
+
+/** Element web's config.json: our homeserver by default, the room directory list, no guests. */
+export function elementConfig(input: ElementInput): Record<string, unknown> {
+  return {
+    default_server_config: {
+      "m.homeserver": { base_url: `https://${input.matrixHost}`, server_name: input.serverName },
+    },
+    disable_custom_urls: false,
+    disable_guests: true,
+    disable_3pid_login: true,
+    brand: "Element",
+    room_directory: { servers: input.directoryServers },
+    default_theme: "light",
+    show_labs_settings: false,
+    setting_defaults: { "UIFeature.registration": false },
+  };
+}

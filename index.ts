@@ -1,0 +1,122 @@
+/**
+ * firmground: a Scaleway account and a domain in, a working Matrix homeserver out.
+ *
+ * Data flows one way: stack config → validated settings → components → rendered files →
+ * containers. Everything is validated, and the instance type looked up, before the first resource
+ * is registered, so bad input never leaves a half-built stack.
+ */
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as scaleway from "@pulumiverse/scaleway";
+import {
+  checkServerType,
+  ConfigError,
+  parseSettings,
+  PROJECT,
+  readRawConfig,
+  type Settings,
+} from "./components/config";
+import { DnsRecords } from "./components/dns/records";
+import { ScalewayHost } from "./components/host/scalewayHost";
+import { Secrets } from "./components/secrets/secrets";
+import { MatrixServices, publicHostnames } from "./components/services/matrixServices";
+import { MAX_RAM_FRACTION, memoryLimitsMb, totalMb } from "./config-templates/sizing";
+import { wellKnownClient, wellKnownServer } from "./config-templates/web";
+
+/** Looks the instance type up at Scaleway and derives the containers' memory limits from its RAM. */
+async function sizeFor(settings: Settings) {
+  let found: scaleway.instance.GetServerTypeResult;
+  try {
+    found = await scaleway.instance.getServerType({ name: settings.instanceType });
+  } catch (error) {
+    throw new ConfigError([
+      `${PROJECT}:instanceType = ${JSON.stringify(settings.instanceType)}: Scaleway does not offer this type here ` +
+        `(${error instanceof Error ? error.message.split("\n")[0] : String(error)}); use an arm64 type such as BASIC2-A2C-4G`,
+    ]);
+  }
+  const ramBytes = checkServerType(settings.instanceType, found);
+  const memoryMb = memoryLimitsMb(ramBytes);
+  const ramMb = ramBytes / (1024 * 1024);
+  if (totalMb(memoryMb) > ramMb * MAX_RAM_FRACTION) {
+    throw new ConfigError([
+      `${PROJECT}:instanceType = ${JSON.stringify(settings.instanceType)}: ${Math.round(ramMb)} MiB of RAM is too little; ` +
+        `the services need ${totalMb(memoryMb)} MiB within ${MAX_RAM_FRACTION * 100} % of RAM (use BASIC2-A2C-4G or larger)`,
+    ]);
+  }
+  return memoryMb;
+}
+
+function nextSteps(settings: Settings, ip: string): string {
+  const apex = settings.manageApexRecords
+    ? `The apex ${settings.serverName} points here and serves /.well-known/matrix/{server,client}.`
+    : `manageApexRecords is false: serve the outputs wellKnownServer and wellKnownClient as\n` +
+      `   https://${settings.serverName}/.well-known/matrix/server and …/client (application/json,\n` +
+      `   Access-Control-Allow-Origin: *).`;
+  return [
+    `1. DNS now points ${publicHostnames(settings).join(", ")} at ${ip}. ${apex}`,
+    `2. Certificates are requested from ${settings.acmeServer} as soon as DNS resolves (retried every`,
+    `   15 minutes); until then HAProxy serves a self-signed fallback.`,
+    `3. Talk to the host's Docker daemon:`,
+    `   pulumi stack output --show-secrets dockerTls  # ca, cert, key: save as ~/.docker/firmground/{ca,cert,key}.pem`,
+    `   DOCKER_HOST=tcp://${ip}:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=~/.docker/firmground docker ps`,
+    `4. Create your first user (an admin):`,
+    `   docker exec -it synapse sh -c 'register_new_matrix_user -k "$(cat /secrets/registration_shared_secret)" -a http://localhost:8008'`,
+    `5. Sign in at https://${settings.elementHost} with @<user>:${settings.serverName}.`,
+  ].join("\n");
+}
+
+export = async () => {
+  const settings = parseSettings(readRawConfig());
+  const memoryMb = await sizeFor(settings);
+  const hostnames = publicHostnames(settings);
+
+  const secrets = new Secrets("secrets", { hostnames });
+
+  const host = new ScalewayHost("host", {
+    instanceType: settings.instanceType,
+    imageLabel: settings.imageLabel,
+    dataVolumeSizeGb: settings.dataVolumeSizeGb,
+    retainDataOnDestroy: settings.retainDataOnDestroy,
+    adminCidrs: settings.adminCidrs,
+    sshPublicKeys: settings.sshPublicKeys,
+    turnRelayPorts: settings.turnRelayPorts,
+  });
+
+  new DnsRecords("dns", { dnsZone: settings.dnsZone, hostnames, ipv4: host.ipv4, ipv6: host.ipv6 });
+
+  const provider = new docker.Provider("docker", {
+    host: host.dockerHost,
+    caMaterial: host.dockerCaCertPem,
+    certMaterial: host.dockerClientCertPem,
+    keyMaterial: host.dockerClientKeyPem,
+  });
+
+  const services = new MatrixServices("matrix", {
+    settings,
+    secrets,
+    provider,
+    publicIpv4: host.ipv4,
+    dataRoot: host.dataRoot,
+    memoryMb,
+  });
+
+  return {
+    homeserverUrl: `https://${settings.matrixHost}`,
+    elementUrl: `https://${settings.elementHost}`,
+    serverIp: host.ipv4,
+    serverIpv6: host.ipv6,
+    wellKnownServer: wellKnownServer(settings.matrixHost),
+    wellKnownClient: wellKnownClient(settings.matrixHost),
+    homeserverYaml: services.synapse.homeserverYaml,
+    signingKeyId: secrets.signingKeyId,
+    dataVolumeId: host.dataVolumeId,
+    memoryLimitsMb: memoryMb,
+    dockerHost: host.dockerHost,
+    dockerTls: pulumi.secret({
+      ca: host.dockerCaCertPem,
+      cert: host.dockerClientCertPem,
+      key: host.dockerClientKeyPem,
+    }),
+    nextSteps: host.ipv4.apply((ip) => nextSteps(settings, ip)),
+  };
+};

@@ -1,0 +1,269 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as YAML from "yaml";
+import {
+  CONFIG_KEYS,
+  ConfigError,
+  DEFAULT_IMAGES,
+  LETS_ENCRYPT_STAGING,
+  checkServerType,
+  cidrProblem,
+  deepMerge,
+  parsePortRange,
+  parseSettings,
+  recordName,
+} from "../components/config";
+
+const base = { serverName: "example.org", acmeEmail: "admin@example.org" };
+
+/** The problems parseSettings reports for `raw`, or [] when it accepts it. */
+function problems(raw: Record<string, string>): string[] {
+  try {
+    parseSettings(raw);
+    return [];
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.problems;
+  }
+}
+
+describe("parseSettings defaults", () => {
+  test("a server name and an e-mail address are enough", () => {
+    const s = parseSettings(base);
+    expect(s).toMatchObject({
+      serverName: "example.org",
+      dnsZone: "example.org",
+      matrixHost: "matrix.example.org",
+      elementHost: "element.example.org",
+      turnHost: "turn.example.org",
+      manageApexRecords: true,
+      acmeServer: "https://acme-v02.api.letsencrypt.org/directory",
+      instanceType: "BASIC2-A2C-4G",
+      imageLabel: "ubuntu_noble",
+      dataVolumeSizeGb: 20,
+      retainDataOnDestroy: true,
+      adminCidrs: [],
+      sshPublicKeys: [],
+      turnRelayPorts: { min: 49152, max: 49172 },
+      federation: { enabled: true, directoryServers: ["example.org", "matrix.org"] },
+      images: DEFAULT_IMAGES,
+      synapseExtraConfig: {},
+    });
+    expect(s.federation.whitelist).toBeUndefined();
+  });
+
+  test("values are decoded by type: booleans, integers, lists and objects", () => {
+    const s = parseSettings({
+      ...base,
+      dnsZone: "example.org",
+      matrixHost: "m.chat.example.org",
+      acmeServer: "staging",
+      manageApexRecords: "false",
+      retainDataOnDestroy: "false",
+      dataVolumeSizeGb: "50",
+      adminCidrs: JSON.stringify(["203.0.113.7/32", "2001:db8::/48"]),
+      turnRelayPorts: "50000-50100",
+      federation: JSON.stringify({ enabled: true, whitelist: ["matrix.org"], directoryServers: ["matrix.org"] }),
+      images: JSON.stringify({ postgres: "postgres:17.7-alpine" }),
+      synapseExtraConfig: JSON.stringify({ presence: { enabled: false } }),
+    });
+    expect(s.matrixHost).toBe("m.chat.example.org");
+    expect(s.acmeServer).toBe(LETS_ENCRYPT_STAGING);
+    expect(s.manageApexRecords).toBe(false);
+    expect(s.retainDataOnDestroy).toBe(false);
+    expect(s.dataVolumeSizeGb).toBe(50);
+    expect(s.adminCidrs).toEqual(["203.0.113.7/32", "2001:db8::/48"]);
+    expect(s.turnRelayPorts).toEqual({ min: 50000, max: 50100 });
+    expect(s.federation).toEqual({ enabled: true, whitelist: ["matrix.org"], directoryServers: ["matrix.org"] });
+    expect(s.images.postgres).toBe("postgres:17.7-alpine");
+    expect(s.images.synapse).toBe(DEFAULT_IMAGES.synapse);
+    expect(s.synapseExtraConfig).toEqual({ presence: { enabled: false } });
+  });
+
+  test("any https URL is taken as an ACME directory", () => {
+    expect(parseSettings({ ...base, acmeServer: "https://acme.example.net/dir" }).acmeServer).toBe(
+      "https://acme.example.net/dir",
+    );
+  });
+});
+
+describe("parseSettings refuses bad input, naming the key, the value and what is allowed", () => {
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    ["missing serverName", { acmeEmail: "a@example.org" }, /firmground:serverName = null: required/],
+    ["missing acmeEmail", { serverName: "example.org" }, /firmground:acmeEmail = null: required/],
+    [
+      "malformed domain",
+      { ...base, serverName: "Example..org" },
+      /serverName = "Example\.\.org": expected a lowercase DNS name/,
+    ],
+    ["domain with a port", { ...base, serverName: "example.org:8448" }, /serverName = "example\.org:8448"/],
+    [
+      "host outside the zone",
+      { ...base, matrixHost: "matrix.other.net" },
+      /matrixHost = "matrix\.other\.net": must lie inside the DNS zone example\.org/,
+    ],
+    [
+      "bad CIDR",
+      { ...base, adminCidrs: '["300.1.2.3/32"]' },
+      /adminCidrs\[0\] = "300\.1\.2\.3\/32": "300\.1\.2\.3" is not an IPv4 or IPv6 address/,
+    ],
+    [
+      "CIDR without prefix",
+      { ...base, adminCidrs: '["203.0.113.7"]' },
+      /adminCidrs\[0\] = "203\.0\.113\.7": expected an address and a prefix length/,
+    ],
+    ["CIDR with host bits", { ...base, adminCidrs: '["203.0.113.7/24"]' }, /bits set beyond the prefix length/],
+    [
+      "inverted port range",
+      { ...base, turnRelayPorts: "50000-40000" },
+      /turnRelayPorts = "50000-40000": the range is inverted/,
+    ],
+    [
+      "port range below 1024",
+      { ...base, turnRelayPorts: "80-2000" },
+      /turnRelayPorts = "80-2000": both ends must lie within 1024-65535/,
+    ],
+    ["port range above 65535", { ...base, turnRelayPorts: "60000-70000" }, /within 1024-65535/],
+    [
+      "unknown key in federation",
+      { ...base, federation: '{"enabeld": false}' },
+      /federation\.enabeld = false: unknown key in federation; allowed: enabled, whitelist, directoryServers/,
+    ],
+    [
+      "unknown key in images",
+      { ...base, images: '{"redis": "redis:7"}' },
+      /images\.redis = "redis:7": unknown key in images; allowed: synapse, postgres/,
+    ],
+    [
+      "zero size",
+      { ...base, dataVolumeSizeGb: "0" },
+      /dataVolumeSizeGb = 0: expected a whole number of GB from 1 to 10000/,
+    ],
+    ["negative size", { ...base, dataVolumeSizeGb: "-5" }, /dataVolumeSizeGb = -5: expected a whole number/],
+    ["non-integer size", { ...base, dataVolumeSizeGb: "twenty" }, /dataVolumeSizeGb = "twenty": expected an integer/],
+    [
+      "image without a tag",
+      { ...base, images: '{"synapse": "matrixdotorg/synapse"}' },
+      /images\.synapse = "matrixdotorg\/synapse": needs a pinned tag or digest/,
+    ],
+    [
+      "image tagged latest",
+      { ...base, images: '{"nginx": "nginx:latest"}' },
+      /images\.nginx = "nginx:latest": the "latest" tag is not pinned/,
+    ],
+    [
+      "owned key in synapseExtraConfig",
+      { ...base, synapseExtraConfig: '{"database": {"name": "sqlite3"}}' },
+      /synapseExtraConfig\.database = \{"name":"sqlite3"\}: owned by firmground and cannot be overridden/,
+    ],
+    [
+      "secret in synapseExtraConfig",
+      { ...base, synapseExtraConfig: '{"macaroon_secret_key": "x"}' },
+      /synapseExtraConfig\.macaroon_secret_key = "x": owned by firmground/,
+    ],
+    ["not a boolean", { ...base, manageApexRecords: "yes" }, /manageApexRecords = "yes": expected a boolean/],
+    ["not JSON", { ...base, adminCidrs: "203.0.113.7/32" }, /adminCidrs = "203\.0\.113\.7\/32": expected an array/],
+    [
+      "bad ACME server",
+      { ...base, acmeServer: "http://insecure.example/dir" },
+      /acmeServer = "http:\/\/insecure\.example\/dir": "production", "staging", or the https:\/\/ URL/,
+    ],
+    ["bad e-mail", { ...base, acmeEmail: "admin" }, /acmeEmail = "admin": expected an e-mail address/],
+    [
+      "bad SSH key",
+      { ...base, sshPublicKeys: '["not a key"]' },
+      /sshPublicKeys\[0\] = "not a key": expected an OpenSSH public key line/,
+    ],
+    [
+      "unknown top-level key",
+      { ...base, servername: "x.org" },
+      /firmground:servername = "x\.org": unknown key; the known keys are serverName/,
+    ],
+    [
+      "bad whitelist entry",
+      { ...base, federation: '{"whitelist": ["not a domain"]}' },
+      /federation\.whitelist\[0\] = "not a domain": expected a server name/,
+    ],
+    ["same host twice", { ...base, elementHost: "matrix.example.org" }, /must be three different names/],
+  ];
+
+  test.each(cases)("%s", (_label, raw, message) => {
+    const found = problems(raw);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(message);
+  });
+
+  test("every problem is reported at once, in one error", () => {
+    const found = problems({ serverName: "bad_name", dataVolumeSizeGb: "0", turnRelayPorts: "9-8" });
+    expect(found.length).toBeGreaterThanOrEqual(4);
+    expect(() => parseSettings({})).toThrow(/Invalid firmground configuration \(nothing was created or changed\)/);
+  });
+});
+
+describe("instance type check", () => {
+  test("arm64 passes and returns the RAM", () => {
+    expect(checkServerType("BASIC2-A2C-4G", { arch: "arm64", ram: 4294967296 })).toBe(4294967296);
+  });
+  test("a non-arm64 type is refused with the architecture Scaleway reported", () => {
+    expect(() => checkServerType("DEV1-S", { arch: "x86_64", ram: 2147483648 })).toThrow(
+      /instanceType = "DEV1-S": Scaleway reports arch "x86_64"; expected an arm64 type such as BASIC2-A2C-4G/,
+    );
+  });
+  test("an end-of-service type (COPARM1) is refused", () => {
+    expect(() => checkServerType("COPARM1-2C-8G", { arch: "arm64", ram: 1, endOfService: true })).toThrow(
+      /end-of-service/,
+    );
+  });
+});
+
+describe("helpers", () => {
+  test("cidrProblem", () => {
+    expect(cidrProblem("0.0.0.0/0")).toBeUndefined();
+    expect(cidrProblem("2001:db8::/32")).toBeUndefined();
+    expect(cidrProblem("2001:db8::1/128")).toBeUndefined();
+    expect(cidrProblem("2001:db8::1/64")).toMatch(/bits set/);
+    expect(cidrProblem("10.0.0.0/33")).toMatch(/0\.\.32/);
+  });
+  test("parsePortRange", () => {
+    expect(parsePortRange("1024-65535")).toEqual({ min: 1024, max: 65535 });
+    expect(parsePortRange("5000")).toMatch(/expected/);
+  });
+  test("recordName", () => {
+    expect(recordName("example.org", "example.org")).toBe("");
+    expect(recordName("matrix.example.org", "example.org")).toBe("matrix");
+    expect(recordName("a.b.example.org", "example.org")).toBe("a.b");
+  });
+  test("deepMerge merges objects and replaces everything else", () => {
+    const merged = deepMerge({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, e: null });
+    expect(merged).toEqual({ a: { b: 1, c: [3] }, d: 1, e: null });
+  });
+});
+
+describe("Pulumi.yaml declares exactly the keys the program reads", () => {
+  const project = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.yaml"), "utf8"));
+  const declared = project.config as Record<string, { type: string; default?: unknown; description: string }>;
+
+  test("the project is named firmground", () => {
+    expect(project.name).toBe("firmground");
+  });
+  test("same keys, same types, same defaults, each described", () => {
+    expect(Object.keys(declared).sort()).toEqual(Object.keys(CONFIG_KEYS).sort());
+    for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
+      expect({ key, type: declared[key].type }).toEqual({ key, type: spec.type });
+      expect({ key, default: declared[key].default }).toEqual({ key, default: spec.default });
+      expect(declared[key].description.length).toBeGreaterThan(20);
+    }
+  });
+  test("Pulumi.prod.yaml is accepted", () => {
+    const stack = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.prod.yaml"), "utf8")).config as Record<
+      string,
+      unknown
+    >;
+    const raw = Object.fromEntries(
+      Object.entries(stack)
+        .filter(([k]) => k.startsWith("firmground:"))
+        .map(([k, v]) => [k.slice("firmground:".length), typeof v === "string" ? v : JSON.stringify(v)]),
+    );
+    expect(() => parseSettings(raw)).not.toThrow();
+  });
+});

@@ -1,0 +1,312 @@
+/**
+ * The whole program under Pulumi's mocks: what it registers, with which security-relevant inputs,
+ * and that secrets stay secret.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
+import {
+  BASE_CONFIG,
+  IPV4,
+  IPV6,
+  runProgram,
+  secretValue,
+  SERVER_TYPES,
+  valueOf,
+  type Recorded,
+} from "./support/mocks";
+
+const CONTAINER = "docker:index/container:Container";
+const SG = "scaleway:instance/securityGroup:SecurityGroup";
+const RECORD = "scaleway:domain/record:Record";
+
+/** Pulumi's marker for a secret value in serialized inputs. */
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+const isSecretInput = (value: unknown) =>
+  typeof value === "object" &&
+  value !== null &&
+  (value as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === SECRET_SIG;
+const unwrap = (value: any): any => (isSecretInput(value) ? value.value : value);
+
+function containers(resources: Recorded[]): Record<string, Record<string, any>> {
+  return Object.fromEntries(
+    resources
+      .filter((r) => r.type === CONTAINER)
+      .map((r) => [r.inputs.name as string, { ...r.inputs, uploads: unwrap(r.inputs.uploads) ?? [] }]),
+  );
+}
+
+function uploadOf(container: Record<string, any>, file: string): string {
+  const found = (container.uploads as Array<{ file: string; content: string }>).find((u) => u.file === file);
+  if (!found) throw new Error(`no upload ${file}`);
+  return found.content;
+}
+
+describe("default stack", () => {
+  let run: Awaited<ReturnType<typeof runProgram>>;
+  beforeAll(async () => {
+    run = await runProgram({ ...BASE_CONFIG, adminCidrs: JSON.stringify(["203.0.113.7/32"]) });
+    if (run.error) throw run.error as Error;
+  });
+
+  test("registers exactly the expected resources", () => {
+    const counts: Record<string, number> = {};
+    for (const r of run.mocks.resources) counts[r.type] = (counts[r.type] ?? 0) + 1;
+    expect(counts).toEqual({
+      "firmground:secrets:Secrets": 1,
+      "firmground:host:ScalewayHost": 1,
+      "firmground:host:DockerTls": 1,
+      "firmground:dns:DnsRecords": 1,
+      "firmground:services:MatrixServices": 1,
+      "firmground:services:Postgres": 1,
+      "firmground:services:Synapse": 1,
+      "firmground:services:Coturn": 1,
+      "firmground:services:Haproxy": 1,
+      "firmground:services:Nginx": 1,
+      "firmground:services:Element": 1,
+      "firmground:services:Certificates": 1,
+      "random:index/randomPassword:RandomPassword": 5,
+      "random:index/randomBytes:RandomBytes": 1,
+      "random:index/randomString:RandomString": 1,
+      "tls:index/privateKey:PrivateKey": 4,
+      "tls:index/selfSignedCert:SelfSignedCert": 2,
+      "tls:index/certRequest:CertRequest": 2,
+      "tls:index/locallySignedCert:LocallySignedCert": 2,
+      "scaleway:instance/ip:Ip": 2,
+      "scaleway:instance/securityGroup:SecurityGroup": 1,
+      "scaleway:block/volume:Volume": 1,
+      "scaleway:instance/server:Server": 1,
+      "scaleway:domain/record:Record": 8,
+      "pulumi:providers:docker": 1,
+      "docker:index/network:Network": 1,
+      "docker:index/volume:Volume": 2,
+      "docker:index/remoteImage:RemoteImage": 7,
+      "docker:index/container:Container": 7,
+    });
+  });
+
+  test("an ARM instance from the image label, with the data volume attached", () => {
+    const [server] = run.mocks.of("scaleway:instance/server:Server");
+    expect(server.inputs.type).toBe("BASIC2-A2C-4G");
+    expect(SERVER_TYPES[server.inputs.type].arch).toBe("arm64");
+    expect(server.inputs.image).toBe("ubuntu_noble");
+    expect(server.inputs.additionalVolumeIds).toEqual(["fr-par-2/6f0e2d3c-1111-4222-8333-944455566677"]);
+    expect(server.inputs.rootVolume).toMatchObject({ volumeType: "sbs_volume" });
+    expect(isSecretInput(server.inputs.userData)).toBe(true);
+  });
+
+  test("security group: drop by default, exactly the public ports, admin ports only from adminCidrs", () => {
+    const [sg] = run.mocks.of(SG);
+    expect(sg.inputs.inboundDefaultPolicy).toBe("drop");
+    const rules = (sg.inputs.inboundRules as Array<Record<string, string | number>>).map(
+      (r) => `${r.protocol} ${r.port ?? r.portRange} ${r.ipRange}`,
+    );
+    const world = ["0.0.0.0/0", "::/0"].flatMap((range) =>
+      ["TCP 80", "TCP 443", "TCP 8448", "TCP 3478", "UDP 3478", "TCP 5349", "UDP 5349", "UDP 49152-49172"].map(
+        (p) => `${p} ${range}`,
+      ),
+    );
+    expect(rules.sort()).toEqual([...world, "TCP 22 203.0.113.7/32", "TCP 2376 203.0.113.7/32"].sort());
+    expect((sg.inputs.inboundRules as Array<Record<string, unknown>>).every((r) => r.action === "accept")).toBe(true);
+  });
+
+  test("one data volume of dataVolumeSizeGb (its retention is tested in host.test.ts)", () => {
+    const [volume] = run.mocks.of("scaleway:block/volume:Volume");
+    expect(volume.inputs).toMatchObject({ sizeInGb: 20, iops: 5000 });
+  });
+
+  test("DNS: A and AAAA for matrix, element, turn and the apex", () => {
+    const records = run.mocks.of(RECORD).map((r) => `${r.inputs.type} ${r.inputs.name || "@"} ${r.inputs.data}`);
+    const expected = ["matrix", "element", "turn", "@"].flatMap((name) => [
+      `A ${name} ${IPV4}`,
+      `AAAA ${name} ${IPV6}`,
+    ]);
+    expect(records.sort()).toEqual(expected.sort());
+    expect(run.mocks.of(RECORD).every((r) => r.inputs.dnsZone === "example.org")).toBe(true);
+  });
+
+  test("one container per service, each with a pinned image, a memory limit, a healthcheck, restart and log rotation", () => {
+    const byName = containers(run.mocks.resources);
+    expect(Object.keys(byName).sort()).toEqual([
+      "certbot",
+      "coturn",
+      "element",
+      "haproxy",
+      "nginx",
+      "postgres",
+      "synapse",
+    ]);
+    const images = run.mocks.of("docker:index/remoteImage:RemoteImage").map((r) => r.inputs.name as string);
+    for (const image of images) expect(image).toMatch(/:[\w][\w.-]*$/);
+    expect(images.some((i) => /:latest$/.test(i))).toBe(false);
+    for (const c of Object.values(byName)) {
+      expect(c.memory).toBeGreaterThan(0);
+      expect(c.restart).toBe("unless-stopped");
+      expect(c.logOpts).toEqual({ "max-size": "10m", "max-file": "3" });
+      expect(c.healthcheck.tests.length).toBeGreaterThan(1);
+    }
+    const total = Object.values(byName).reduce((sum, c) => sum + (c.memory as number), 0);
+    expect(total).toBeLessThanOrEqual(4096 * 0.85);
+  });
+
+  test("only HAProxy publishes ports (80, 443, 8448); only coturn uses host networking; PostgreSQL publishes nothing", () => {
+    const byName = containers(run.mocks.resources);
+    for (const [name, c] of Object.entries(byName)) {
+      if (name === "haproxy") {
+        expect(c.ports.map((p: { external: number }) => p.external).sort()).toEqual([443, 80, 8448]);
+      } else {
+        expect(c.ports ?? []).toEqual([]);
+      }
+      expect(c.networkMode === "host").toBe(name === "coturn");
+      if (name !== "coturn") expect(c.networksAdvanced).toEqual([{ name: "firmground", aliases: [name] }]);
+    }
+    expect(byName.postgres.ports).toBeUndefined();
+  });
+
+  test("PostgreSQL: UTF8 with C collation, password from a file, data on the volume", () => {
+    const pg = containers(run.mocks.resources).postgres;
+    expect(pg.envs).toContain("POSTGRES_INITDB_ARGS=--encoding=UTF8 --locale=C");
+    expect(pg.envs).toContain("POSTGRES_PASSWORD_FILE=/run/secrets/postgres-password");
+    expect(pg.envs.join(" ")).not.toContain(secretValue("secrets-postgres"));
+    expect(pg.volumes).toEqual([{ hostPath: "/srv/firmground/postgres", containerPath: "/var/lib/postgresql/data" }]);
+  });
+
+  test("Synapse starts directly from its rendered files; homeserver.yaml holds no secret", () => {
+    const synapse = containers(run.mocks.resources).synapse;
+    expect(synapse.command).toEqual(["run"]);
+    expect(synapse.envs).toEqual(["SYNAPSE_CONFIG_PATH=/config/homeserver.yaml"]);
+    const homeserver = uploadOf(synapse, "/config/homeserver.yaml");
+    expect(homeserver).toBe(run.outputs!.homeserverYaml);
+    const parsed = YAML.parse(homeserver);
+    expect(parsed.server_name).toBe("example.org");
+    expect(parsed.database.name).toBe("psycopg2");
+    expect(parsed.listeners[0].port).toBe(8008);
+    for (const name of ["macaroon", "registration", "form", "turn", "postgres"]) {
+      const secret = secretValue(`secrets-${name}`);
+      expect(homeserver).not.toContain(secret);
+      expect(JSON.stringify(run.outputs!.wellKnownClient)).not.toContain(secret);
+    }
+    expect(uploadOf(synapse, "/secrets/pgpass")).toBe(
+      `postgres:5432:synapse:synapse:${secretValue("secrets-postgres")}\n`,
+    );
+    expect(uploadOf(synapse, "/secrets/signing.key")).toMatch(/^ed25519 a_Ab1z [A-Za-z0-9+/]+\n$/);
+    for (const file of ["/secrets/signing.key", "/secrets/macaroon_secret_key", "/secrets/pgpass"]) {
+      expect(synapse.uploads.find((u: { file: string }) => u.file === file)).toMatchObject({
+        owner: "991",
+        permissions: "0600",
+      });
+    }
+  });
+
+  test("coturn shares Synapse's TURN secret; HAProxy and the renewer are wired to each other", () => {
+    const byName = containers(run.mocks.resources);
+    const turn = uploadOf(byName.coturn, "/etc/coturn/turnserver.conf");
+    expect(turn).toContain(`static-auth-secret=${secretValue("secrets-turn")}`);
+    expect(turn).toContain(`external-ip=${IPV4}`);
+    expect(uploadOf(byName.synapse, "/secrets/turn_shared_secret")).toBe(secretValue("secrets-turn"));
+    const renew = uploadOf(byName.certbot, "/etc/firmground/renew.sh");
+    for (const d of ["matrix.example.org", "element.example.org", "turn.example.org", "example.org"])
+      expect(renew).toContain(`-d '${d}'`);
+    expect(byName.certbot.volumes).toContainEqual({
+      volumeName: "firmground-haproxy-control",
+      containerPath: "/run/haproxy",
+    });
+    expect(byName.haproxy.volumes).toContainEqual({
+      volumeName: "firmground-haproxy-control",
+      containerPath: "/var/lib/haproxy",
+    });
+    // No container gets the Docker socket.
+    for (const c of Object.values(byName)) expect(JSON.stringify(c.volumes ?? [])).not.toContain("docker.sock");
+  });
+
+  test("every output that holds a secret is secret; the others are plain", async () => {
+    const outputs = run.outputs!;
+    expect(await pulumi.isSecret(outputs.dockerTls)).toBe(true);
+    expect(await pulumi.isSecret(outputs.serverIp)).toBe(false);
+    expect(await pulumi.isSecret(outputs.dockerHost)).toBe(false);
+    expect(await valueOf(outputs.dockerHost)).toBe(`tcp://${IPV4}:2376`);
+    expect(outputs.wellKnownServer).toEqual({ "m.server": "matrix.example.org:443" });
+    expect(outputs.homeserverUrl).toBe("https://matrix.example.org");
+    expect(await valueOf(outputs.nextSteps)).toContain(`DOCKER_HOST=tcp://${IPV4}:2376`);
+    // Containers that receive secret files have their uploads marked secret in the state.
+    for (const r of run.mocks.of(CONTAINER)) {
+      const holdsSecret = ["synapse", "postgres", "coturn", "haproxy"].includes(r.inputs.name);
+      expect({ name: r.inputs.name, secret: isSecretInput(r.inputs.uploads) }).toEqual({
+        name: r.inputs.name,
+        secret: holdsSecret,
+      });
+    }
+  });
+});
+
+describe("options change only what they should", () => {
+  test("empty adminCidrs: SSH and Docker API open behind keys/mTLS, admin API not routed", async () => {
+    const { mocks, error } = await runProgram(BASE_CONFIG);
+    expect(error).toBeUndefined();
+    const rules = (mocks.of(SG)[0].inputs.inboundRules as Array<Record<string, string | number>>).filter(
+      (r) => r.port === 22 || r.port === 2376,
+    );
+    expect(rules.map((r) => `${r.port} ${r.ipRange}`).sort()).toEqual([
+      "22 0.0.0.0/0",
+      "22 ::/0",
+      "2376 0.0.0.0/0",
+      "2376 ::/0",
+    ]);
+    const cfg = uploadOf(containers(mocks.resources).haproxy, "/usr/local/etc/haproxy/haproxy.cfg");
+    expect(cfg).toContain("http-request deny deny_status 403 if admin_path\n");
+  });
+
+  test("manageApexRecords false: no apex records, apex not in the certificate", async () => {
+    const { mocks, error } = await runProgram({ ...BASE_CONFIG, manageApexRecords: "false" });
+    expect(error).toBeUndefined();
+    expect(mocks.of(RECORD).map((r) => r.inputs.name)).not.toContain("");
+    expect(mocks.of(RECORD)).toHaveLength(6);
+    expect(uploadOf(containers(mocks.resources).certbot, "/etc/firmground/renew.sh")).not.toContain("-d 'example.org'");
+  });
+
+  test("a changed setting changes only the containers whose files change; never the server or volume", async () => {
+    const before = await runProgram(BASE_CONFIG);
+    const after = await runProgram({
+      ...BASE_CONFIG,
+      federation: JSON.stringify({ directoryServers: ["example.org"] }),
+    });
+    const key = (r: Recorded) => `${r.type} ${r.name}`;
+    const inputsOf = (rs: Recorded[]) => Object.fromEntries(rs.map((r) => [key(r), JSON.stringify(r.inputs)]));
+    const a = inputsOf(before.mocks.resources);
+    const b = inputsOf(after.mocks.resources);
+    const changed = Object.keys(a).filter((k) => a[k] !== b[k]);
+    expect(changed).toEqual([`${CONTAINER} matrix-element-container`]);
+  });
+
+  test("retainDataOnDestroy false is accepted and nothing else about the volume changes", async () => {
+    const { mocks, error } = await runProgram({ ...BASE_CONFIG, retainDataOnDestroy: "false" });
+    expect(error).toBeUndefined();
+    expect(mocks.of("scaleway:block/volume:Volume")).toHaveLength(1);
+  });
+});
+
+describe("bad input creates nothing", () => {
+  test.each([
+    ["a non-arm64 instance type", { instanceType: "DEV1-S" }, /Scaleway reports arch "x86_64"/],
+    ["an end-of-life ARM type", { instanceType: "COPARM1-2C-8G" }, /end-of-service/],
+    ["an unknown instance type", { instanceType: "NOPE-1" }, /Scaleway does not offer this type/],
+    ["too little RAM", { instanceType: "TINY-ARM-1G" }, /too little/],
+    [
+      "a host outside the zone",
+      { turnHost: "turn.elsewhere.net" },
+      /turnHost = "turn\.elsewhere\.net": must lie inside the DNS zone/,
+    ],
+    [
+      "an owned Synapse key",
+      { synapseExtraConfig: '{"listeners": []}' },
+      /synapseExtraConfig\.listeners = \[\]: owned by firmground/,
+    ],
+    ["a missing server name", { serverName: undefined as unknown as string }, /serverName = null: required/],
+  ])("%s", async (_label, change, message) => {
+    const config = Object.fromEntries(
+      Object.entries({ ...BASE_CONFIG, ...change }).filter(([, v]) => v !== undefined),
+    ) as Record<string, string>;
+    const { mocks, error } = await runProgram(config);
+    expect(String(error)).toMatch(message);
+    expect(mocks.resources).toEqual([]);
+  });
+});
