@@ -9,57 +9,23 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { AddressInfo } from "node:net";
 import { pingDockerDaemon, waitForDockerDaemon, type DaemonEndpoint } from "../components/host/dockerDaemon";
-import { haveTool, run } from "./support/tools";
+import { haveTool, newKeyAndCert, openssl } from "./support/tools";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "firmground-docker-tls-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const file = (name: string) => path.join(dir, name);
 const read = (name: string) => fs.readFileSync(file(name), "utf8");
 
-function openssl(...args: string[]) {
-  const result = run("openssl", args);
-  if (result.status !== 0) throw new Error(result.output);
-}
-
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, like the DockerTls component. */
 function makePki(prefix: string) {
   const p = (n: string) => file(`${prefix}-${n}`);
-  openssl(
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    p("ca.key"),
-    "-out",
-    p("ca.pem"),
-    "-days",
-    "1",
-    "-subj",
-    "/CN=test CA",
-  );
+  newKeyAndCert(p("ca.key"), p("ca.pem"), "/CN=test CA");
   for (const [name, ext] of [
     ["server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"],
     ["client", "extendedKeyUsage=clientAuth\n"],
   ]) {
     fs.writeFileSync(p(`${name}.ext`), ext);
-    openssl(
-      "req",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      p(`${name}.key`),
-      "-out",
-      p(`${name}.csr`),
-      "-subj",
-      `/CN=${name}`,
-    );
+    newKeyAndCert(p(`${name}.key`), p(`${name}.csr`), `/CN=${name}`, false);
     openssl(
       "x509",
       "-req",

@@ -17,7 +17,7 @@ import {
   type HomeserverInput,
 } from "../config-templates/synapse";
 import { elementConfig, renderNginxConf, wellKnownClient, wellKnownServer } from "../config-templates/web";
-import { haveTool, run } from "./support/tools";
+import { haveTool, newKeyAndCert, run } from "./support/tools";
 
 const settings = parseSettings({ serverName: "example.org", acmeEmail: "admin@example.org" });
 const homeserverInput: HomeserverInput = {
@@ -295,24 +295,7 @@ describe("rendered files pass their real tools' checks", () => {
     if (!haveTool("haproxy") || !haveTool("openssl")) return;
     fs.mkdirSync(path.join(dir, "certs"));
     const pem = path.join(dir, "fallback.pem");
-    const made = run("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      `${pem}.key`,
-      "-out",
-      `${pem}.crt`,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=test",
-    ]);
-    expect(made.status).toBe(0);
+    newKeyAndCert(`${pem}.key`, `${pem}.crt`, "/CN=test");
     fs.writeFileSync(pem, fs.readFileSync(`${pem}.crt`, "utf8") + fs.readFileSync(`${pem}.key`, "utf8"));
     const cfg = renderHaproxyCfg(proxyInput)
       .replaceAll("/usr/local/etc/haproxy/fallback.pem", pem)

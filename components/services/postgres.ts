@@ -1,8 +1,7 @@
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { POSTGRES, PORTS } from "../../config-templates/paths";
+import { IMAGE_USERS, POSTGRES, PORTS } from "../../config-templates/paths";
 import { renderPgHba, renderPostgresqlConf } from "../../config-templates/postgres";
-import { IMAGE_USERS } from "../../config-templates/paths";
 import { serviceContainer, upload, type ServiceArgs } from "./container";
 
 export interface PostgresArgs extends ServiceArgs {
