@@ -49,7 +49,7 @@ export class Certificates extends pulumi.ComponentResource {
           ],
         },
       },
-      opts?.dependsOn ? { dependsOn: opts.dependsOn } : {},
+      opts,
     );
     this.registerOutputs({ renewScript: this.renewScript, deployHook: this.deployHook });
   }

@@ -42,12 +42,15 @@ export function upload(
  * Pulls the image and runs one service container with the stack's common settings: restart
  * unless stopped, json-file logs rotated at 3 × 10 MB, a memory limit without extra swap, a
  * healthcheck, and `pulumi up` waiting until the container reports healthy.
+ *
+ * `componentOpts` are the owning component's options: its `dependsOn` (say, Synapse on
+ * PostgreSQL) is passed to the container, since Pulumi does not hand it down to children.
  */
 export function serviceContainer(
   name: string,
   parent: pulumi.Resource,
   spec: ContainerSpec,
-  opts: pulumi.CustomResourceOptions = {},
+  componentOpts: pulumi.ComponentResourceOptions = {},
 ) {
   const image = new docker.RemoteImage(`${name}-image`, { name: spec.image, keepLocally: true }, { parent });
   return new docker.Container(
@@ -70,6 +73,6 @@ export function serviceContainer(
       ...spec.extra,
     },
     // Names (and for HAProxy, host ports) are fixed, so the old container must go first.
-    { ...opts, parent, deleteBeforeReplace: true },
+    { parent, dependsOn: componentOpts.dependsOn, deleteBeforeReplace: true },
   );
 }

@@ -37,23 +37,28 @@ export class Coturn extends pulumi.ComponentResource {
         ),
     );
     const owned = { owner: IMAGE_USERS.coturn, mode: "0600" };
-    this.container = serviceContainer(`${name}-container`, this, {
-      ...args,
-      serviceName: "coturn",
-      hostNetwork: true,
-      uploads: [
-        upload(COTURN.configFile, this.turnserverConf, owned),
-        upload(COTURN.runScript, renderCoturnRunScript(), { mode: "0755" }),
-        upload(COTURN.fallbackCert, args.fallbackCertPem, { owner: IMAGE_USERS.coturn }),
-        upload(COTURN.fallbackKey, pulumi.secret(args.fallbackKeyPem), owned),
-      ],
-      healthcheck: ["CMD", "turnutils_stunclient", "-p", String(PORTS.turn), "127.0.0.1"],
-      extra: {
-        entrypoints: ["/bin/sh", COTURN.runScript],
-        volumes: [{ hostPath: args.certPath, containerPath: COTURN.certDir, readOnly: true }],
-        init: true,
+    this.container = serviceContainer(
+      `${name}-container`,
+      this,
+      {
+        ...args,
+        serviceName: "coturn",
+        hostNetwork: true,
+        uploads: [
+          upload(COTURN.configFile, this.turnserverConf, owned),
+          upload(COTURN.runScript, renderCoturnRunScript(), { mode: "0755" }),
+          upload(COTURN.fallbackCert, args.fallbackCertPem, { owner: IMAGE_USERS.coturn }),
+          upload(COTURN.fallbackKey, pulumi.secret(args.fallbackKeyPem), owned),
+        ],
+        healthcheck: ["CMD", "turnutils_stunclient", "-p", String(PORTS.turn), "127.0.0.1"],
+        extra: {
+          entrypoints: ["/bin/sh", COTURN.runScript],
+          volumes: [{ hostPath: args.certPath, containerPath: COTURN.certDir, readOnly: true }],
+          init: true,
+        },
       },
-    });
+      opts,
+    );
     this.registerOutputs({ turnserverConf: this.turnserverConf });
   }
 }

@@ -26,25 +26,30 @@ export class Haproxy extends pulumi.ComponentResource {
   constructor(name: string, args: HaproxyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("firmground:services:Haproxy", name, {}, opts);
     this.haproxyCfg = renderHaproxyCfg(args.proxy);
-    this.container = serviceContainer(`${name}-container`, this, {
-      ...args,
-      serviceName: "haproxy",
-      uploads: [
-        upload(HAPROXY.configFile, this.haproxyCfg),
-        upload(HAPROXY.fallbackCert, pulumi.secret(args.fallbackPem), { owner: IMAGE_USERS.haproxy, mode: "0600" }),
-      ],
-      healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PORTS.haproxyHealth}/healthz`],
-      extra: {
-        // The image's entrypoint adds -W (master-worker) and -db; -S opens the master CLI the
-        // renewer uses to request a reload.
-        command: ["haproxy", "-f", HAPROXY.configFile, "-S", `${HAPROXY.masterSocket},mode,600`],
-        ports: PUBLISHED_PORTS.map((port) => ({ internal: port, external: port, protocol: "tcp" })),
-        volumes: [
-          { hostPath: args.certPath, containerPath: HAPROXY.certDir, readOnly: true },
-          { volumeName: args.controlVolume, containerPath: HAPROXY.controlDir },
+    this.container = serviceContainer(
+      `${name}-container`,
+      this,
+      {
+        ...args,
+        serviceName: "haproxy",
+        uploads: [
+          upload(HAPROXY.configFile, this.haproxyCfg),
+          upload(HAPROXY.fallbackCert, pulumi.secret(args.fallbackPem), { owner: IMAGE_USERS.haproxy, mode: "0600" }),
         ],
+        healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PORTS.haproxyHealth}/healthz`],
+        extra: {
+          // The image's entrypoint adds -W (master-worker) and -db; -S opens the master CLI the
+          // renewer uses to request a reload.
+          command: ["haproxy", "-f", HAPROXY.configFile, "-S", `${HAPROXY.masterSocket},mode,600`],
+          ports: PUBLISHED_PORTS.map((port) => ({ internal: port, external: port, protocol: "tcp" })),
+          volumes: [
+            { hostPath: args.certPath, containerPath: HAPROXY.certDir, readOnly: true },
+            { volumeName: args.controlVolume, containerPath: HAPROXY.controlDir },
+          ],
+        },
       },
-    });
+      opts,
+    );
     this.registerOutputs({ haproxyCfg: this.haproxyCfg });
   }
 }

@@ -24,28 +24,33 @@ export class Postgres extends pulumi.ComponentResource {
     super("firmground:services:Postgres", name, {}, opts);
     this.postgresqlConf = renderPostgresqlConf({ memoryLimitMb: args.memoryMb });
     this.pgHbaConf = renderPgHba();
-    this.container = serviceContainer(`${name}-container`, this, {
-      ...args,
-      serviceName: "postgres",
-      uploads: [
-        upload(POSTGRES.configFile, this.postgresqlConf),
-        upload(POSTGRES.hbaFile, this.pgHbaConf),
-        upload(POSTGRES.passwordFile, args.password, { owner: IMAGE_USERS.postgres, mode: "0600" }),
-      ],
-      healthcheck: ["CMD", "pg_isready", "-U", POSTGRES.user, "-d", POSTGRES.database, "-p", String(PORTS.postgres)],
-      extra: {
-        command: ["postgres", "-c", `config_file=${POSTGRES.configFile}`],
-        envs: [
-          `POSTGRES_USER=${POSTGRES.user}`,
-          `POSTGRES_DB=${POSTGRES.database}`,
-          `POSTGRES_PASSWORD_FILE=${POSTGRES.passwordFile}`,
-          "POSTGRES_INITDB_ARGS=--encoding=UTF8 --locale=C",
+    this.container = serviceContainer(
+      `${name}-container`,
+      this,
+      {
+        ...args,
+        serviceName: "postgres",
+        uploads: [
+          upload(POSTGRES.configFile, this.postgresqlConf),
+          upload(POSTGRES.hbaFile, this.pgHbaConf),
+          upload(POSTGRES.passwordFile, args.password, { owner: IMAGE_USERS.postgres, mode: "0600" }),
         ],
-        volumes: [{ hostPath: args.dataPath, containerPath: POSTGRES.dataDir }],
-        shmSize: 256,
-        stopTimeout: 60,
+        healthcheck: ["CMD", "pg_isready", "-U", POSTGRES.user, "-d", POSTGRES.database, "-p", String(PORTS.postgres)],
+        extra: {
+          command: ["postgres", "-c", `config_file=${POSTGRES.configFile}`],
+          envs: [
+            `POSTGRES_USER=${POSTGRES.user}`,
+            `POSTGRES_DB=${POSTGRES.database}`,
+            `POSTGRES_PASSWORD_FILE=${POSTGRES.passwordFile}`,
+            "POSTGRES_INITDB_ARGS=--encoding=UTF8 --locale=C",
+          ],
+          volumes: [{ hostPath: args.dataPath, containerPath: POSTGRES.dataDir }],
+          shmSize: 256,
+          stopTimeout: 60,
+        },
       },
-    });
+      opts,
+    );
     this.registerOutputs({ postgresqlConf: this.postgresqlConf, pgHbaConf: this.pgHbaConf });
   }
 }

@@ -57,7 +57,7 @@ export class Synapse extends pulumi.ComponentResource {
           stopTimeout: 30,
         },
       },
-      opts?.dependsOn ? { dependsOn: opts.dependsOn } : {},
+      opts,
     );
     this.registerOutputs({ homeserverYaml: this.homeserverYaml });
   }

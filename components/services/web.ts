@@ -31,17 +31,22 @@ export class Nginx extends pulumi.ComponentResource {
     this.wellKnownServer = renderJson(wellKnownServer(args.matrixHost));
     this.wellKnownClient = renderJson(wellKnownClient(args.matrixHost));
     const wellKnown = `${NGINX.wellKnownDir}/.well-known/matrix`;
-    this.container = serviceContainer(`${name}-container`, this, {
-      ...args,
-      serviceName: "nginx",
-      uploads: [
-        upload(NGINX.configFile, this.nginxConf),
-        upload(`${wellKnown}/server`, this.wellKnownServer),
-        upload(`${wellKnown}/client`, this.wellKnownClient),
-      ],
-      healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PORTS.nginx}/healthz`],
-      extra: { volumes: [{ volumeName: args.acmeVolume, containerPath: NGINX.acmeWebroot, readOnly: true }] },
-    });
+    this.container = serviceContainer(
+      `${name}-container`,
+      this,
+      {
+        ...args,
+        serviceName: "nginx",
+        uploads: [
+          upload(NGINX.configFile, this.nginxConf),
+          upload(`${wellKnown}/server`, this.wellKnownServer),
+          upload(`${wellKnown}/client`, this.wellKnownClient),
+        ],
+        healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PORTS.nginx}/healthz`],
+        extra: { volumes: [{ volumeName: args.acmeVolume, containerPath: NGINX.acmeWebroot, readOnly: true }] },
+      },
+      opts,
+    );
     this.registerOutputs({
       nginxConf: this.nginxConf,
       wellKnownServer: this.wellKnownServer,
@@ -63,12 +68,17 @@ export class Element extends pulumi.ComponentResource {
   constructor(name: string, args: ElementArgs, opts?: pulumi.ComponentResourceOptions) {
     super("firmground:services:Element", name, {}, opts);
     this.configJson = renderJson(elementConfig(args.element));
-    this.container = serviceContainer(`${name}-container`, this, {
-      ...args,
-      serviceName: "element",
-      uploads: [upload(ELEMENT.configFile, this.configJson)],
-      healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PORTS.element}/config.json`],
-    });
+    this.container = serviceContainer(
+      `${name}-container`,
+      this,
+      {
+        ...args,
+        serviceName: "element",
+        uploads: [upload(ELEMENT.configFile, this.configJson)],
+        healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PORTS.element}/config.json`],
+      },
+      opts,
+    );
     this.registerOutputs({ configJson: this.configJson });
   }
 }
