@@ -70,7 +70,7 @@ export = async () => {
   const memoryMb = await sizeFor(settings);
   const hostnames = publicHostnames(settings);
 
-  const secrets = new Secrets("secrets", { hostnames });
+  const secrets = new Secrets("secrets", {});
 
   const host = new ScalewayHost("host", {
     instanceType: settings.instanceType,

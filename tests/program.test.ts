@@ -218,6 +218,16 @@ describe("default stack", () => {
     for (const c of Object.values(byName)) expect(JSON.stringify(c.volumes ?? [])).not.toContain("docker.sock");
   });
 
+  test("the fallback certificate names no host, so HAProxy prefers the issued one for every SNI", () => {
+    // Found by the real-daemon run: with the public names in it, HAProxy kept serving the fallback
+    // after the renewer had installed the real certificate (both matched; the first declared won).
+    const fallback = run.mocks.resources.find(
+      (r) => r.type === "tls:index/selfSignedCert:SelfSignedCert" && r.name === "secrets-fallback-cert",
+    );
+    expect(fallback?.inputs.dnsNames ?? []).toEqual([]);
+    expect(fallback?.inputs.ipAddresses ?? []).toEqual([]);
+  });
+
   test("every output that holds a secret is secret; the others are plain", async () => {
     const outputs = run.outputs!;
     expect(await pulumi.isSecret(outputs.dockerTls)).toBe(true);

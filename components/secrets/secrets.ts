@@ -3,13 +3,8 @@ import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import { renderSigningKey } from "../../config-templates/synapse";
 
-export interface SecretsArgs {
-  /**
-   * Every public hostname, for the self-signed certificate HAProxy and coturn serve until the
-   * first real one is issued. Changing it re-creates only that fallback certificate.
-   */
-  hostnames: pulumi.Input<string>[];
-}
+/** Nothing to choose: every secret is generated. */
+export type SecretsArgs = Record<string, never>;
 
 /**
  * Every secret the stack needs, generated once and stable across updates (Pulumi keeps them,
@@ -34,7 +29,7 @@ export class Secrets extends pulumi.ComponentResource {
   public readonly fallbackCertPem: pulumi.Output<string>;
   public readonly fallbackKeyPem: pulumi.Output<string>;
 
-  constructor(name: string, args: SecretsArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, _args: SecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("firmground:secrets:Secrets", name, {}, opts);
     const child = { parent: this };
     const password = (id: string, length: number) =>
@@ -56,8 +51,9 @@ export class Secrets extends pulumi.ComponentResource {
       `${name}-fallback-cert`,
       {
         privateKeyPem: fallbackKey.privateKeyPem,
+        // No hostnames, on purpose: HAProxy picks the certificate whose names match the client's SNI
+        // and uses this one only when none does, so the issued certificate wins as soon as it exists.
         subject: { commonName: "firmground fallback (not yet issued)" },
-        dnsNames: args.hostnames,
         validityPeriodHours: 24 * 365 * 5,
         allowedUses: ["digital_signature", "key_encipherment", "server_auth"],
       },
