@@ -111,8 +111,7 @@ export const BASE_CONFIG: Record<string, string> = {
  * Runs the whole program under mocks with the given `firmground:*` config (strings, JSON for
  * arrays and objects, as Pulumi passes them) and returns what it registered and exported.
  */
-export async function runProgram(config: Record<string, string>) {
-  const mocks = new RecordingMocks();
+export async function runProgram(config: Record<string, string>, mocks = new RecordingMocks()) {
   // Preview mode: the program does not wait for a (non-existent) Docker daemon.
   await pulumi.runtime.setMocks(mocks, "firmground", "test", true);
   pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`firmground:${k}`, v])));

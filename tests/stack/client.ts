@@ -1,0 +1,405 @@
+/**
+ * The client side of the real-daemon run: one phase per invocation, run by the harness inside a
+ * client network namespace (`ip netns exec … node --import tsx client.ts <phase> <result file>`).
+ * Everything goes to the public address through HAProxy with TLS, as a user's client would. Each
+ * phase writes its checks as JSON to the result file.
+ */
+import { createPrivateKey, createPublicKey, verify, type X509Certificate } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { connect, type TLSSocket } from "node:tls";
+import { registerWithSharedSecret } from "../../components/users/registration";
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface ClientContext {
+  serverName: string;
+  matrixHost: string;
+  elementHost: string;
+  registrationSecret: string;
+  /** Synapse's signing key file, as uploaded. */
+  signingKey: string;
+  users: Record<"admin" | "bob", { username: string; password: string }>;
+  expected: { wellKnownServer: string; wellKnownClient: string; elementConfig: string };
+  /** Carries state between phases (the room and message of the chat phase). */
+  stateFile: string;
+}
+
+interface Response {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  certificate?: X509Certificate;
+}
+
+/** One HTTP(S) request with an explicit Host header and SNI, no connection reuse. */
+function call(
+  url: string,
+  options: { method?: string; host?: string; body?: string; token?: string; insecure?: boolean } = {},
+): Promise<Response> {
+  const target = new URL(url);
+  const send = target.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(
+      target,
+      {
+        method: options.method ?? "GET",
+        headers: {
+          host: options.host ?? target.host,
+          ...(options.body ? { "content-type": "application/json" } : {}),
+          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+        },
+        servername: target.hostname,
+        rejectUnauthorized: !options.insecure,
+        agent: false,
+        timeout: 15_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const socket = res.socket as TLSSocket;
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString("utf8"),
+            certificate:
+              typeof socket.getPeerX509Certificate === "function" ? socket.getPeerX509Certificate() : undefined,
+          });
+        });
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`timeout: ${url}`)));
+    req.on("error", reject);
+    req.end(options.body);
+  });
+}
+
+const checks: Check[] = [];
+function check(name: string, ok: boolean, detail: string) {
+  checks.push({ name, ok, detail });
+}
+
+/** Runs `fn`, turning a throw into a failed check of that name. */
+async function guarded(name: string, fn: () => Promise<void>) {
+  try {
+    await fn();
+  } catch (error) {
+    check(name, false, error instanceof Error ? error.message : String(error));
+  }
+}
+
+// ---- phases ------------------------------------------------------------------------------------
+
+/** The leaf certificate served on host:port (HAProxy or coturn), unverified: the harness compares it. */
+async function certificatePhase(host: string, port: string) {
+  const cert = await new Promise<X509Certificate>((resolve, reject) => {
+    const socket = connect({ host, port: Number(port), servername: host, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerX509Certificate()!);
+      socket.end();
+    });
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`timeout: ${host}:${port}`)));
+    socket.on("error", reject);
+  });
+  check(`certificate on ${host}:${port}`, true, `${cert.subject} / ${cert.issuer}`);
+  writeFileSync(`${resultFile}.pem`, cert.toString());
+}
+
+async function wellKnownPhase(ctx: ClientContext) {
+  for (const [doc, expected] of [
+    ["server", ctx.expected.wellKnownServer],
+    ["client", ctx.expected.wellKnownClient],
+  ] as const) {
+    await guarded(`well-known ${doc}`, async () => {
+      const res = await call(`https://${ctx.serverName}/.well-known/matrix/${doc}`);
+      const problems = [
+        res.status !== 200 && `status ${res.status}`,
+        res.headers["content-type"] !== "application/json" && `content-type ${String(res.headers["content-type"])}`,
+        res.headers["access-control-allow-origin"] !== "*" &&
+          `CORS ${String(res.headers["access-control-allow-origin"])}`,
+        res.body !== expected && `body ${JSON.stringify(res.body)} is not the rendered file`,
+      ].filter(Boolean);
+      check(
+        `well-known ${doc}`,
+        problems.length === 0,
+        problems.join("; ") || `200 application/json, CORS *, ${res.body.trim()}`,
+      );
+    });
+  }
+  await guarded("element config.json", async () => {
+    const res = await call(`https://${ctx.elementHost}/config.json`);
+    check(
+      "element config.json",
+      res.status === 200 && res.body === ctx.expected.elementConfig,
+      `status ${res.status}, ${res.body === ctx.expected.elementConfig ? "the rendered file" : "NOT the rendered file"}`,
+    );
+  });
+}
+
+async function unknownHostPhase(ctx: ClientContext) {
+  for (const scheme of ["https", "http"]) {
+    await guarded(`unknown Host refused (${scheme})`, async () => {
+      const res = await call(`${scheme}://${ctx.matrixHost}/_matrix/client/versions`, { host: "unknown.example" });
+      check(`unknown Host refused (${scheme})`, res.status === 421, `Host: unknown.example → ${res.status}`);
+    });
+  }
+}
+
+const base = (ctx: ClientContext) => `https://${ctx.matrixHost}`;
+
+/** A fetch that speaks to the homeserver through `call`, for the registration module. */
+const fetchVia: typeof fetch = async (input, init) => {
+  const res = await call(input instanceof Request ? input.url : input.toString(), {
+    method: init?.method,
+    body: init?.body as string | undefined,
+  });
+  return new globalThis.Response(res.body, { status: res.status });
+};
+
+async function registerPhase(ctx: ClientContext, expectRefused: boolean) {
+  if (expectRefused) {
+    await guarded("registration API refused from a non-admin source", async () => {
+      const res = await call(`${base(ctx)}/_synapse/admin/v1/register`);
+      check(
+        "registration API refused from a non-admin source",
+        res.status === 403,
+        `GET /_synapse/admin/v1/register → ${res.status}`,
+      );
+    });
+    return;
+  }
+  await guarded("wrong registration secret refused", async () => {
+    const res = await registerWithSharedSecret(
+      base(ctx),
+      `${ctx.registrationSecret}x`,
+      { username: "mallory", password: "not-allowed-1", admin: true },
+      fetchVia,
+    );
+    check("wrong registration secret refused", res.status === 403, `${res.status} ${JSON.stringify(res.body)}`);
+  });
+  for (const [key, admin] of [
+    ["admin", true],
+    ["bob", false],
+  ] as const) {
+    await guarded(`register ${key} with the shared secret`, async () => {
+      const user = ctx.users[key];
+      const res = await registerWithSharedSecret(base(ctx), ctx.registrationSecret, { ...user, admin }, fetchVia);
+      check(
+        `register ${key} with the shared secret`,
+        res.status === 200 && res.body.user_id === `@${user.username}:${ctx.serverName}`,
+        `${res.status} ${typeof res.body.user_id === "string" ? res.body.user_id : JSON.stringify(res.body)}`,
+      );
+    });
+  }
+}
+
+async function sdk() {
+  // The SDK logs to the console; results go to the result file, so that noise is harmless.
+  return import("matrix-js-sdk");
+}
+
+async function login(ctx: ClientContext, who: "admin" | "bob") {
+  const { createClient } = await sdk();
+  const anonymous = createClient({ baseUrl: base(ctx) });
+  const session = await anonymous.loginRequest({
+    type: "m.login.password",
+    identifier: { type: "m.id.user", user: ctx.users[who].username },
+    password: ctx.users[who].password,
+  });
+  return createClient({
+    baseUrl: base(ctx),
+    accessToken: session.access_token,
+    userId: session.user_id,
+    deviceId: session.device_id,
+  });
+}
+
+async function chatPhase(ctx: ClientContext) {
+  const { Preset, MsgType, RoomEvent, ClientEvent, SyncState } = await sdk();
+  const alice = await login(ctx, "admin");
+  const bob = await login(ctx, "bob");
+  check("matrix-js-sdk login (both users)", true, `${alice.getUserId()} and ${bob.getUserId()}`);
+  const { room_id: roomId } = await alice.createRoom({
+    name: "firmground harness",
+    preset: Preset.PrivateChat,
+    invite: [bob.getUserId()!],
+  });
+  await bob.joinRoom(roomId);
+  const body = `hello from the harness ${Date.now()}`;
+  const { event_id: eventId } = await alice.sendMessage(roomId, { msgtype: MsgType.Text, body });
+  check("create room, invite, join, send", true, `${roomId} ${eventId}`);
+
+  // Bob reads it the way a client does: through /sync.
+  const received = new Promise<string>((resolve) => {
+    bob.on(RoomEvent.Timeline, (event) => {
+      if (event.getId() === eventId) resolve(String(event.getContent().body));
+    });
+    bob.on(ClientEvent.Sync, (state) => {
+      if (state !== SyncState.Prepared) return;
+      const found = bob
+        .getRoom(roomId)
+        ?.getLiveTimeline()
+        .getEvents()
+        .find((e) => e.getId() === eventId);
+      if (found) resolve(String(found.getContent().body));
+    });
+  });
+  await bob.startClient({ initialSyncLimit: 20 });
+  const text = await Promise.race([
+    received,
+    new Promise<string>((_, reject) =>
+      setTimeout(() => reject(new Error("message not received by sync in 30 s")), 30_000),
+    ),
+  ]);
+  bob.stopClient();
+  alice.stopClient();
+  check("second user reads the message by sync", text === body, text);
+  writeFileSync(ctx.stateFile, JSON.stringify({ roomId, eventId, body }));
+}
+
+async function persistPhase(ctx: ClientContext) {
+  const { Direction } = await sdk();
+  const { roomId, eventId, body } = JSON.parse(readFileSync(ctx.stateFile, "utf8")) as Record<string, string>;
+  const bob = await login(ctx, "bob");
+  const messages = await bob.createMessagesRequest(roomId, null, 50, Direction.Backward);
+  const found = messages.chunk.find((e) => e.event_id === eventId);
+  check(
+    "message survives restarting Synapse and PostgreSQL",
+    found?.content?.body === body,
+    found ? String(found.content.body) : "not found",
+  );
+}
+
+async function adminApiPhase(ctx: ClientContext, expectAllowed: boolean) {
+  const name = expectAllowed ? "admin API allowed from an admin source" : "admin API refused from a non-admin source";
+  await guarded(name, async () => {
+    const admin = await login(ctx, "admin");
+    const res = await call(`${base(ctx)}/_synapse/admin/v2/users/${encodeURIComponent(admin.getUserId()!)}`, {
+      token: admin.getAccessToken()!,
+    });
+    if (expectAllowed) {
+      const isAdmin = res.status === 200 && (JSON.parse(res.body) as { admin?: boolean }).admin === true;
+      check(name, isAdmin, `${res.status}, admin: ${isAdmin}`);
+    } else {
+      check(name, res.status === 403, `${res.status} ${res.body.slice(0, 80)}`);
+    }
+  });
+}
+
+async function turnPhase(ctx: ClientContext) {
+  const bob = await login(ctx, "bob");
+  const turn = await bob.turnServer();
+  const ok = !!turn.username && !!turn.password && turn.uris.length > 0;
+  check("/voip/turnServer returns credentials", ok, `${turn.uris.join(" ")} ttl ${turn.ttl}`);
+  writeFileSync(`${resultFile}.turn.json`, JSON.stringify(turn));
+}
+
+/** Canonical JSON (sorted keys, no spaces), as Matrix signs it. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    return `{${Object.keys(record)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(record[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+async function federationPhase(ctx: ClientContext) {
+  const fed = `https://${ctx.matrixHost}:8448`;
+  await guarded("federation version (port 8448)", async () => {
+    const res = await call(`${fed}/_matrix/federation/v1/version`);
+    const server = (JSON.parse(res.body) as { server?: { name?: string; version?: string } }).server;
+    check(
+      "federation version (port 8448)",
+      res.status === 200 && server?.name === "Synapse",
+      `${res.status} ${server?.name} ${server?.version}`,
+    );
+  });
+  await guarded("server key is the program's signing key", async () => {
+    const [, keyId, seed] = ctx.signingKey.trim().split(" ");
+    const der = Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), Buffer.from(seed, "base64")]);
+    const publicKey = createPublicKey(createPrivateKey({ key: der, format: "der", type: "pkcs8" }));
+    const expected = publicKey
+      .export({ format: "der", type: "spki" })
+      .subarray(-32)
+      .toString("base64")
+      .replace(/=+$/, "");
+    const res = await call(`${fed}/_matrix/key/v2/server`);
+    const doc = JSON.parse(res.body) as {
+      server_name: string;
+      verify_keys: Record<string, { key: string }>;
+      signatures: Record<string, Record<string, string>>;
+    };
+    const served = doc.verify_keys[`ed25519:${keyId}`]?.key;
+    const { signatures, ...signed } = doc;
+    const signature = signatures?.[ctx.serverName]?.[`ed25519:${keyId}`];
+    const valid =
+      !!signature && verify(null, Buffer.from(canonical(signed)), publicKey, Buffer.from(signature, "base64"));
+    check(
+      "server key is the program's signing key",
+      doc.server_name === ctx.serverName && served === expected && valid,
+      `ed25519:${keyId} served ${served}, derived ${expected}, self-signature ${valid ? "valid" : "INVALID"}`,
+    );
+  });
+}
+
+async function floodPhase(ctx: ClientContext) {
+  const total = 600;
+  const statuses: Record<number, number> = {};
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      next += 1;
+      const res = await call(`https://${ctx.serverName}/.well-known/matrix/server`).catch(() => ({ status: 0 }));
+      statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+    }
+  };
+  const started = Date.now();
+  await Promise.all(Array.from({ length: 20 }, worker));
+  const seconds = (Date.now() - started) / 1000;
+  check(
+    "a flood from one source trips the rate limit",
+    (statuses[429] ?? 0) > 0 && (statuses[200] ?? 0) > 0,
+    `${total} requests in ${seconds.toFixed(1)} s: ${JSON.stringify(statuses)}`,
+  );
+}
+
+// ---- main --------------------------------------------------------------------------------------
+
+const [phase, resultFile, ...rest] = process.argv.slice(2);
+
+async function main() {
+  const ctx = JSON.parse(readFileSync(process.env.STACK_CONTEXT!, "utf8")) as ClientContext;
+  const phases: Record<string, () => Promise<void>> = {
+    certificate: () => certificatePhase(rest[0], rest[1]),
+    "well-known": () => wellKnownPhase(ctx),
+    "unknown-host": () => unknownHostPhase(ctx),
+    register: () => registerPhase(ctx, false),
+    "register-refused": () => registerPhase(ctx, true),
+    chat: () => chatPhase(ctx),
+    persist: () => persistPhase(ctx),
+    "admin-allowed": () => adminApiPhase(ctx, true),
+    "admin-refused": () => adminApiPhase(ctx, false),
+    turn: () => turnPhase(ctx),
+    federation: () => federationPhase(ctx),
+    flood: () => floodPhase(ctx),
+  };
+  const run = phases[phase];
+  if (!run) throw new Error(`unknown phase ${phase}; known: ${Object.keys(phases).join(", ")}`);
+  await guarded(phase, run);
+}
+
+main()
+  .catch((error: unknown) => check(phase, false, String(error)))
+  .finally(() => {
+    writeFileSync(resultFile, JSON.stringify(checks));
+    process.exit(0);
+  });

@@ -1,0 +1,297 @@
+/**
+ * Everything in which the real-daemon run differs from production, in one place. The rendered files
+ * themselves are never edited: each difference below is either stack config (like any user's), the
+ * network the harness builds in place of the Internet and Docker, or a stand-in for what an image
+ * provides that Debian's package does not. `OVERLAYS` lists them; the summary prints that list.
+ */
+import { existsSync, readdirSync } from "node:fs";
+import type { ContainerSpec } from "./capture";
+
+/** The test stack's `firmground:*` config: names under the reserved `.test` TLD, and Pebble as ACME. */
+export const TEST_DOMAIN = "firmground.test";
+export const ACME_HOST = "acme.test";
+export const ADMIN_SOURCE = "198.51.100.7";
+
+export const TEST_CONFIG: Record<string, string> = {
+  serverName: TEST_DOMAIN,
+  acmeEmail: `admin@${TEST_DOMAIN}`,
+  acmeServer: `https://${ACME_HOST}:14000/dir`,
+  adminCidrs: JSON.stringify([`${ADMIN_SOURCE}/32`]),
+};
+
+/**
+ * The network: a "host" namespace standing for the Scaleway instance, with the Docker bridge (one
+ * namespace per container on it) and a "public" bridge on which the clients, the ACME server and a
+ * TURN peer live. Addresses are documentation and private ranges, inside namespaces only.
+ */
+export const NET = {
+  /** Namespace names are prefixed so a run never touches anything it did not make. */
+  prefix: "fgs-",
+  dockerBridge: { name: "docker0", gateway: "172.20.0.1", prefixLength: 24, subnet: "172.20.0.0/24" },
+  publicBridge: { name: "public0", prefixLength: 24 },
+  /** The instance's public IPv4: what DNS points at, what coturn advertises. */
+  hostPublicIp: "198.51.100.1",
+  /** Container addresses on the Docker bridge. */
+  containers: {
+    postgres: "172.20.0.10",
+    synapse: "172.20.0.11",
+    nginx: "172.20.0.12",
+    element: "172.20.0.13",
+    haproxy: "172.20.0.14",
+    certbot: "172.20.0.15",
+  } as Record<string, string>,
+  /** Machines on the public side. */
+  outside: {
+    client: "198.51.100.20",
+    admin: ADMIN_SOURCE,
+    acme: "198.51.100.30",
+    peer: "198.51.100.40",
+  },
+} as const;
+
+export type Outside = keyof typeof NET.outside;
+
+/** Pebble's settings: HTTP-01 on port 80 (as Let's Encrypt), no artificial delays, short certificates. */
+export const PEBBLE = {
+  directory: TEST_CONFIG.acmeServer,
+  /** One hour: certbot sees every certificate as due, so each pass of the renewal loop renews. */
+  validitySeconds: 3600,
+  config: (certFile: string, keyFile: string) => ({
+    pebble: {
+      listenAddress: "0.0.0.0:14000",
+      managementListenAddress: "0.0.0.0:15000",
+      certificate: certFile,
+      privateKey: keyFile,
+      httpPort: 80,
+      tlsPort: 443,
+      ocspResponderURL: "",
+      externalAccountBindingRequired: false,
+      retryAfter: { authz: 1, order: 1 },
+      profiles: { default: { description: "firmground test", validityPeriod: PEBBLE.validitySeconds } },
+    },
+  }),
+  env: { PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" },
+};
+
+/** Added to certbot's renewal file after the first issuance: every later pass finds the certificate due. */
+export const RENEW_BEFORE_EXPIRY = "renew_before_expiry = 2 hours";
+
+/** The one relay peer coturn may reach in the test; every other denied range stays denied. */
+export const TURN_PEER_PORT = 3480;
+export const TURNSERVER_SHIM = `#!/bin/sh
+# firmground test overlay: the TURN peer lives at a documentation address, which the production
+# denied-peer-ip list refuses; allow that one address only.
+exec /usr/bin/turnserver "$@" --allowed-peer-ip=${NET.outside.peer}
+`;
+
+/** Where certbot finds the CA of the test ACME server's own HTTPS endpoint. */
+export const ACME_CA_FILE = "/etc/firmground-test/acme-ca.pem";
+
+export interface StandInFile {
+  path: string;
+  content: string;
+  mode: number;
+}
+
+/** What an image gives its container that the Debian package in the rootfs does not. */
+export interface StandIn {
+  /** The user the image's process runs as, `uid:gid`. */
+  user: string;
+  /** Accounts the image has (`name:uid:gid:home`), added to the container's passwd and group. */
+  accounts: string[];
+  /** The image's environment (PATH and friends), under the container's own. */
+  env: (root: string) => Record<string, string>;
+  /** Files the image ships or the harness adds (listed in OVERLAYS). */
+  files: StandInFile[];
+  /** Debian files the image does not have. */
+  remove: string[];
+  /** Image directories (with owner) that seed a new named volume mounted on them, as Docker copies. */
+  volumeOwners: Record<string, string>;
+  /** Directories the image has, writable by its user. */
+  dirs: { path: string; owner: string }[];
+  /** Commands the image's entrypoint runs (as `user`) when `initUnless` does not exist yet. */
+  init: (spec: ContainerSpec) => { argv: string[]; input?: string }[];
+  initUnless?: string;
+  /** The image's STOPSIGNAL, which `docker stop` sends. */
+  stopSignal: NodeJS.Signals;
+  /** The process the image's entrypoint finally execs, from the container's entrypoint and command. */
+  argv: (spec: ContainerSpec) => string[];
+}
+
+const BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+const exactly = (spec: ContainerSpec, field: "command" | "entrypoint", expected: string[] | undefined) => {
+  if (JSON.stringify(spec[field]) !== JSON.stringify(expected)) {
+    throw new Error(
+      `${spec.name}: the stand-in for ${spec.image} does not know ${field} ${JSON.stringify(spec[field])}`,
+    );
+  }
+};
+
+/** The entrypoint when it is `/bin/sh <script>`: the script is one of the uploads, run as is. */
+const shellEntrypoint = (spec: ContainerSpec) => {
+  if (spec.entrypoint?.[0] !== "/bin/sh" || !spec.uploads.some((u) => u.path === spec.entrypoint?.[1])) {
+    throw new Error(
+      `${spec.name}: expected an uploaded /bin/sh script as entrypoint, got ${JSON.stringify(spec.entrypoint)}`,
+    );
+  }
+  return spec.entrypoint;
+};
+
+/** The official image's nginx.conf: conf.d only (Debian's also enables a default site), logs to stdio. */
+const IMAGE_NGINX_CONF = `user www-data;
+worker_processes auto;
+error_log /dev/stderr notice;
+pid /run/nginx.pid;
+events {
+    worker_connections 1024;
+}
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log /dev/stdout;
+    sendfile on;
+    keepalive_timeout 65;
+    include /etc/nginx/conf.d/*.conf;
+}
+`;
+
+const nginxStandIn = (extra: StandInFile[]): StandIn => ({
+  user: "0:0",
+  accounts: [],
+  env: () => ({ PATH: BASE_PATH }),
+  files: [{ path: "/etc/nginx/nginx.conf", content: IMAGE_NGINX_CONF, mode: 0o644 }, ...extra],
+  remove: [],
+  volumeOwners: {},
+  dirs: [],
+  init: () => [],
+  stopSignal: "SIGQUIT",
+  argv: (spec) => {
+    exactly(spec, "command", undefined);
+    return ["nginx", "-g", "daemon off;"];
+  },
+});
+
+/** One stand-in per service, keyed by container name. */
+export const STAND_INS: Record<string, StandIn> = {
+  postgres: {
+    user: "70:70",
+    accounts: ["postgres-image:70:70:/var/lib/postgresql"],
+    env: (root) => ({ PATH: `${postgresBinDir(root)}:${BASE_PATH}`, PGDATA: "/var/lib/postgresql/data" }),
+    files: [],
+    remove: [],
+    volumeOwners: {},
+    dirs: [{ path: "/var/run/postgresql", owner: "70:70" }],
+    // docker-entrypoint.sh on an empty data directory: initdb from the POSTGRES_* variables, then
+    // create POSTGRES_DB.
+    initUnless: "/var/lib/postgresql/data/PG_VERSION",
+    stopSignal: "SIGINT",
+    init: (spec) => [
+      {
+        argv: [
+          "initdb",
+          `--username=${spec.env.POSTGRES_USER}`,
+          `--pwfile=${spec.env.POSTGRES_PASSWORD_FILE}`,
+          ...(spec.env.POSTGRES_INITDB_ARGS ?? "").split(" ").filter(Boolean),
+        ],
+      },
+      {
+        argv: ["postgres", "--single", "-c", "config_file=/dev/null", "-D", "/var/lib/postgresql/data", "postgres"],
+        input: `CREATE DATABASE "${spec.env.POSTGRES_DB}";\n`,
+      },
+    ],
+    argv: (spec) => {
+      if (spec.command?.[0] !== "postgres")
+        throw new Error(`postgres: unexpected command ${JSON.stringify(spec.command)}`);
+      return spec.command;
+    },
+  },
+  synapse: {
+    user: "991:991",
+    accounts: ["synapse:991:991:/data"],
+    env: (root) => ({ PATH: BASE_PATH, LD_PRELOAD: jemalloc(root) }),
+    files: [],
+    remove: [],
+    volumeOwners: {},
+    dirs: [{ path: "/data", owner: "991:991" }],
+    init: () => [],
+    stopSignal: "SIGTERM",
+    // start.py in "run" mode: the homeserver module with SYNAPSE_CONFIG_PATH, as 991, jemalloc preloaded.
+    argv: (spec) => {
+      exactly(spec, "command", ["run"]);
+      return ["python3", "-m", "synapse.app.homeserver", "--config-path", spec.env.SYNAPSE_CONFIG_PATH];
+    },
+  },
+  coturn: {
+    user: "65534:65534",
+    accounts: [],
+    env: () => ({ PATH: BASE_PATH }),
+    files: [{ path: "/usr/local/bin/turnserver", content: TURNSERVER_SHIM, mode: 0o755 }],
+    remove: [],
+    volumeOwners: {},
+    dirs: [],
+    init: () => [],
+    stopSignal: "SIGTERM",
+    argv: shellEntrypoint,
+  },
+  haproxy: {
+    user: "99:99",
+    accounts: ["haproxy-image:99:99:/var/lib/haproxy"],
+    env: () => ({ PATH: BASE_PATH }),
+    files: [],
+    remove: [],
+    volumeOwners: { "/var/lib/haproxy": "99:99" },
+    dirs: [],
+    init: () => [],
+    stopSignal: "SIGUSR1",
+    // docker-entrypoint.sh: `haproxy …` becomes `haproxy -W -db …`.
+    argv: (spec) => {
+      if (spec.command?.[0] !== "haproxy")
+        throw new Error(`haproxy: unexpected command ${JSON.stringify(spec.command)}`);
+      return ["haproxy", "-W", "-db", ...spec.command.slice(1)];
+    },
+  },
+  nginx: nginxStandIn([]),
+  // The Element image is NGINX serving the app from /app on port 80; the app itself is not packaged in
+  // Debian, so the stand-in serves /app, where the uploaded config.json lands.
+  element: nginxStandIn([
+    { path: "/etc/nginx/conf.d/default.conf", content: "server {\n    listen 80;\n    root /app;\n}\n", mode: 0o644 },
+  ]),
+  certbot: {
+    user: "0:0",
+    accounts: [],
+    env: () => ({ PATH: BASE_PATH, REQUESTS_CA_BUNDLE: ACME_CA_FILE }),
+    files: [],
+    remove: [],
+    volumeOwners: {},
+    dirs: [],
+    init: () => [],
+    stopSignal: "SIGTERM",
+    argv: shellEntrypoint,
+  },
+};
+
+function postgresBinDir(root: string): string {
+  const [version] = readdirSync(`${root}/usr/lib/postgresql`);
+  return `/usr/lib/postgresql/${version}/bin`;
+}
+
+function jemalloc(root: string): string {
+  for (const dir of readdirSync(`${root}/usr/lib`)) {
+    if (existsSync(`${root}/usr/lib/${dir}/libjemalloc.so.2`)) return `/usr/lib/${dir}/libjemalloc.so.2`;
+  }
+  throw new Error("libjemalloc.so.2 not found in the rootfs");
+}
+
+/** Every difference from production, as printed in the summary. */
+export const OVERLAYS = [
+  `stack config: serverName ${TEST_DOMAIN}, adminCidrs ${ADMIN_SOURCE}/32, acmeServer ${TEST_CONFIG.acmeServer} (Pebble)`,
+  `public IPv4 ${NET.hostPublicIp} (the mocked Scaleway IP); DNS answered by dnsmasq from the harness's hosts file`,
+  `Docker: a namespace per container on a bridge, DNAT for published ports, MASQUERADE out, cgroup memory limits`,
+  `Docker's embedded DNS: dnsmasq at ${NET.dockerBridge.gateway}`,
+  `coturn: turnserver shim adds --allowed-peer-ip=${NET.outside.peer} (the test TURN peer)`,
+  `certbot: REQUESTS_CA_BUNDLE trusts the test ACME server's HTTPS certificate`,
+  `renewal: Pebble certificates last ${PEBBLE.validitySeconds} s and certbot's renewal file gets "${RENEW_BEFORE_EXPIRY}" after the first issuance; the harness wakes the loop's 12 h sleep (and coturn's 60 s one)`,
+  `images: Debian sid packages stand in for the images (entrypoint, user and layout reproduced in STAND_INS)`,
+  `element: NGINX serves /app in place of the Element image (its config.json is the uploaded file)`,
+];
