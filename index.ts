@@ -19,6 +19,7 @@ import {
 import { DnsRecords } from "./components/dns/records";
 import { ScalewayHost } from "./components/host/scalewayHost";
 import { Secrets } from "./components/secrets/secrets";
+import { Users } from "./components/users/users";
 import { MatrixServices, publicHostnames } from "./components/services/matrixServices";
 import { MAX_RAM_FRACTION, memoryLimitsMb, totalMb } from "./config-templates/sizing";
 import { wellKnownClient, wellKnownServer } from "./config-templates/web";
@@ -59,9 +60,10 @@ function nextSteps(settings: Settings, ip: string): string {
     `3. Talk to the host's Docker daemon:`,
     `   pulumi stack output --show-secrets dockerTls  # ca, cert, key: save as ~/.docker/firmground/{ca,cert,key}.pem`,
     `   DOCKER_HOST=tcp://${ip}:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=~/.docker/firmground docker ps`,
-    `4. Create your first user (an admin):`,
-    `   docker exec -it synapse sh -c 'register_new_matrix_user -k "$(cat /secrets/registration_shared_secret)" -a http://localhost:8008'`,
-    `5. Sign in at https://${settings.elementHost} with @<user>:${settings.serverName}.`,
+    `4. The admin @${settings.adminUser}:${settings.serverName} exists: pulumi stack output --show-secrets adminPassword`,
+    `   More users: list them in firmground:users, or npm run user -- add <name> (see the README).`,
+    `5. Sign in at https://${settings.elementHost}` +
+      (settings.adminUi ? `; the admin UI is https://${settings.adminHost} (from adminCidrs only).` : "."),
   ].join("\n");
 }
 
@@ -100,6 +102,27 @@ export = async () => {
     memoryMb,
   });
 
+  const connection = pulumi.secret(
+    pulumi
+      .all([host.dockerHost, host.dockerCaCertPem, host.dockerClientCertPem, host.dockerClientKeyPem])
+      .apply(([dockerHost, ca, cert, key]) => ({ host: dockerHost, tls: { ca, cert, key } })),
+  );
+  const users = new Users(
+    "users",
+    {
+      connection,
+      image: settings.images.synapse,
+      network: services.networkName,
+      serverName: settings.serverName,
+      registrationSharedSecret: secrets.registrationSharedSecret,
+      adminUser: settings.adminUser,
+      ...(settings.adminPassword !== undefined ? { adminPassword: settings.adminPassword } : {}),
+      users: settings.users,
+    },
+    // Accounts live in Synapse's database: create them once both run.
+    { dependsOn: [services.synapse.container, services.postgres.container] },
+  );
+
   return {
     homeserverUrl: `https://${settings.matrixHost}`,
     elementUrl: `https://${settings.elementHost}`,
@@ -117,6 +140,31 @@ export = async () => {
       cert: host.dockerClientCertPem,
       key: host.dockerClientKeyPem,
     }),
+    adminUser: users.adminUserId,
+    adminPassword: users.adminPassword,
+    userPasswords: users.passwords,
+    ...(settings.adminUi ? { adminUiUrl: `https://${settings.adminHost}` } : {}),
+    // What `npm run user` needs to run a user job on the host (a secret: it holds keys).
+    userAdmin: pulumi.secret(
+      pulumi
+        .all([
+          connection,
+          services.networkName,
+          secrets.registrationSharedSecret,
+          users.adminPassword,
+          users.adminAccessToken,
+        ])
+        .apply(([dockerConnection, network, sharedSecret, adminPassword, adminToken]) => ({
+          connection: dockerConnection,
+          image: settings.images.synapse,
+          network,
+          serverName: settings.serverName,
+          sharedSecret,
+          adminUser: settings.adminUser,
+          adminPassword,
+          ...(adminToken ? { adminToken } : {}),
+        })),
+    ),
     nextSteps: host.ipv4.apply((ip) => nextSteps(settings, ip)),
   };
 };

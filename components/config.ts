@@ -16,7 +16,16 @@ export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/dir
 export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
 
 /** Every container the stack runs, keyed as in the `images` config object. */
-export const SERVICES = ["synapse", "postgres", "coturn", "haproxy", "nginx", "element", "certbot"] as const;
+export const SERVICES = [
+  "synapse",
+  "postgres",
+  "coturn",
+  "haproxy",
+  "nginx",
+  "element",
+  "certbot",
+  "synapseAdmin",
+] as const;
 export type Service = (typeof SERVICES)[number];
 
 /**
@@ -31,6 +40,8 @@ export const DEFAULT_IMAGES: Record<Service, string> = {
   nginx: "nginx:1.28.0-alpine",
   element: "vectorim/element-web:v1.12.10",
   certbot: "certbot/certbot:v4.2.0",
+  // Ketesa, etke.cc's maintained successor of synapse-admin (static-web-server, uid 1000, port 8080).
+  synapseAdmin: "ghcr.io/etkecc/ketesa:v1.4.0",
 };
 
 /**
@@ -79,6 +90,25 @@ export interface Settings {
   federation: FederationSettings;
   images: Record<Service, string>;
   synapseExtraConfig: Record<string, unknown>;
+  /** Localpart of the first admin, created by `pulumi up`. */
+  adminUser: string;
+  /** The admin's password when given (a secret); generated otherwise. */
+  adminPassword?: string;
+  /** Users managed as code, besides the admin. */
+  users: UserSpec[];
+  /** Whether the synapse-admin web UI runs (at adminHost, admin sources only). */
+  adminUi: boolean;
+  adminHost: string;
+}
+
+/** One managed user. */
+export interface UserSpec {
+  /** Matrix localpart (`alice` in `@alice:example.org`). */
+  name: string;
+  admin: boolean;
+  displayName?: string;
+  /** Given in (secret) config; generated when absent. */
+  password?: string;
 }
 
 export interface PortRange {
@@ -120,6 +150,11 @@ export const CONFIG_KEYS: Record<string, { type: ConfigKeyType; default?: unknow
   federation: { type: "object" },
   images: { type: "object" },
   synapseExtraConfig: { type: "object" },
+  adminUser: { type: "string", default: "admin" },
+  adminPassword: { type: "string" },
+  users: { type: "array", default: [] },
+  adminUi: { type: "boolean", default: true },
+  adminHost: { type: "string" },
 };
 
 /** A refused configuration. Pulumi prints a RunError's message without a stack trace. */
@@ -139,6 +174,10 @@ const IMAGE_REF =
 const SSH_KEY =
   /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/;
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+/** Matrix user localparts: lowercase letters, digits and `._=-/+` (the spec's historical set minus upper case). */
+const LOCALPART = /^[a-z0-9._=\-/+]{1,64}$/;
+/** The shortest password firmground accepts in config (generated ones are 32 characters). */
+export const MIN_PASSWORD_LENGTH = 12;
 
 /** True when `name` is a lowercase DNS name with at least two labels. */
 export function isDomainName(name: string): boolean {
@@ -279,9 +318,10 @@ export function parseSettings(raw: Record<string, string | undefined>): Settings
   const matrixHost = hostIn("matrixHost", "matrix");
   const elementHost = hostIn("elementHost", "element");
   const turnHost = hostIn("turnHost", "turn");
-  const distinct = new Set([matrixHost, elementHost, turnHost]);
-  if (matrixHost && elementHost && turnHost && distinct.size !== 3) {
-    bad("elementHost", elementHost, "matrixHost, elementHost and turnHost must be three different names");
+  const adminHost = hostIn("adminHost", "admin");
+  const distinct = new Set([matrixHost, elementHost, turnHost, adminHost]);
+  if (matrixHost && elementHost && turnHost && adminHost && distinct.size !== 4) {
+    bad("elementHost", elementHost, "matrixHost, elementHost, turnHost and adminHost must be four different names");
   }
 
   const manageApexRecords = decoded.manageApexRecords as boolean;
@@ -356,6 +396,14 @@ export function parseSettings(raw: Record<string, string | undefined>): Settings
     }
   }
 
+  const adminUser = String(decoded.adminUser);
+  if (!LOCALPART.test(adminUser)) bad("adminUser", adminUser, LOCALPART_RULE);
+  const adminPassword = decoded.adminPassword as string | undefined;
+  if (adminPassword !== undefined && adminPassword.length < MIN_PASSWORD_LENGTH) {
+    bad("adminPassword", "[secret]", `at least ${MIN_PASSWORD_LENGTH} characters (or unset it to have one generated)`);
+  }
+  const users = parseUsers(decoded.users, adminUser, bad);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     serverName,
@@ -376,7 +424,47 @@ export function parseSettings(raw: Record<string, string | undefined>): Settings
     federation,
     images,
     synapseExtraConfig: extra as Record<string, unknown>,
+    adminUser,
+    ...(adminPassword !== undefined ? { adminPassword } : {}),
+    users,
+    adminUi: decoded.adminUi as boolean,
+    adminHost,
   };
+}
+
+const LOCALPART_RULE = "expected a Matrix localpart: 1-64 of a-z 0-9 . _ = - / + (no upper case, no @ or :)";
+const USER_KEYS = ["name", "admin", "displayName", "password"] as const;
+
+function parseUsers(value: unknown, adminUser: string, bad: Complain): UserSpec[] {
+  if (!Array.isArray(value)) {
+    bad("users", value, "expected a list of {name, admin?, displayName?, password?}");
+    return [];
+  }
+  const seen = new Set<string>();
+  const users: UserSpec[] = [];
+  value.forEach((item: unknown, i) => {
+    const key = `users[${i}]`;
+    if (!isPlainObject(item)) return bad(key, item, "expected an object {name, admin?, displayName?, password?}");
+    unknownKeys(key, item, USER_KEYS, bad);
+    const { name, admin = false, displayName, password } = item;
+    if (typeof name !== "string" || !LOCALPART.test(name)) return bad(`${key}.name`, name, LOCALPART_RULE);
+    if (name === adminUser) return bad(`${key}.name`, name, `is adminUser, which firmground already manages`);
+    if (seen.has(name)) return bad(`${key}.name`, name, "appears twice in users");
+    seen.add(name);
+    if (typeof admin !== "boolean") return bad(`${key}.admin`, admin, "expected true or false");
+    if (displayName !== undefined && (typeof displayName !== "string" || displayName.length > 256)) {
+      return bad(`${key}.displayName`, displayName, "expected a string of at most 256 characters");
+    }
+    if (password !== undefined && (typeof password !== "string" || password.length < MIN_PASSWORD_LENGTH)) {
+      return bad(
+        `${key}.password`,
+        "[secret]",
+        `at least ${MIN_PASSWORD_LENGTH} characters (or leave it out to have one generated)`,
+      );
+    }
+    users.push({ name, admin, ...(displayName ? { displayName } : {}), ...(password ? { password } : {}) });
+  });
+  return users;
 }
 
 function decodeValue(text: string, type: ConfigKeyType): unknown {

@@ -11,7 +11,9 @@ export interface HaproxyInput {
   matrixHost: string;
   elementHost: string;
   turnHost: string;
-  /** Sources allowed to reach /_synapse/admin; empty means it is not routed at all. */
+  /** Hostname of the admin UI, or undefined when it does not run. */
+  adminHost?: string;
+  /** Sources allowed to reach /_synapse/admin and the admin UI; empty means neither is routed. */
   adminCidrs: string[];
   /** Largest request body accepted, in bytes (Synapse's max_upload_size). */
   maxBodyBytes: number;
@@ -22,17 +24,30 @@ export interface HaproxyInput {
 export const HAPROXY_DEFAULT_REQUESTS_PER_10S = 400;
 
 export function renderHaproxyCfg(input: HaproxyInput): string {
-  const knownHosts = [...new Set([input.serverName, input.matrixHost, input.elementHost, input.turnHost])].join(" ");
-  const adminRule =
-    input.adminCidrs.length > 0
+  const knownHosts = [
+    ...new Set([
+      input.serverName,
+      input.matrixHost,
+      input.elementHost,
+      input.turnHost,
+      ...(input.adminHost ? [input.adminHost] : []),
+    ]),
+  ].join(" ");
+  // One deny line per admin-only ACL: HAProxy conditions have no parentheses, and "a || b !c"
+  // would read as "a || (b && !c)".
+  const adminOnly = ["admin_path", ...(input.adminHost ? ["admin_host"] : [])];
+  const adminRule = [
+    ...(input.adminHost ? [`    acl admin_host var(txn.host) -m str ${input.adminHost}`] : []),
+    ...(input.adminCidrs.length > 0
       ? [
           `    acl admin_source src ${input.adminCidrs.join(" ")}`,
-          "    http-request deny deny_status 403 if admin_path !admin_source",
+          ...adminOnly.map((acl) => `    http-request deny deny_status 403 if ${acl} !admin_source`),
         ]
       : [
-          "    # adminCidrs is empty: the admin API is not routed at all.",
-          "    http-request deny deny_status 403 if admin_path",
-        ];
+          "    # adminCidrs is empty: the admin API and UI are not routed at all.",
+          ...adminOnly.map((acl) => `    http-request deny deny_status 403 if ${acl}`),
+        ]),
+  ];
   const serverOpts = "check inter 10s resolvers dns init-addr last,libc,none";
 
   const lines = [
@@ -91,6 +106,7 @@ export function renderHaproxyCfg(input: HaproxyInput): string {
     `    acl element_host var(txn.host) -m str ${input.elementHost}`,
     "    use_backend synapse if federation_port",
     "    use_backend nginx if well_known",
+    ...(input.adminHost ? ["    use_backend synapse_admin if admin_host"] : []),
     "    use_backend element if element_host",
     "    use_backend synapse if matrix_path",
     "    default_backend not_found",
@@ -106,6 +122,13 @@ export function renderHaproxyCfg(input: HaproxyInput): string {
     "backend element",
     `    server element ${HOSTS.element}:${PORTS.element} ${serverOpts}`,
     "",
+    ...(input.adminHost
+      ? [
+          "backend synapse_admin",
+          `    server synapse_admin ${HOSTS.synapseAdmin}:${PORTS.synapseAdmin} ${serverOpts}`,
+          "",
+        ]
+      : []),
     "backend not_found",
     "    http-request return status 404",
     "",

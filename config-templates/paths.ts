@@ -9,6 +9,7 @@ export const HOSTS = {
   synapse: "synapse",
   nginx: "nginx",
   element: "element",
+  synapseAdmin: "synapse-admin",
 } as const;
 
 export const PORTS = {
@@ -16,6 +17,7 @@ export const PORTS = {
   synapse: 8008,
   nginx: 8080,
   element: 80,
+  synapseAdmin: 8080,
   /** HAProxy's own liveness endpoint, bound to loopback inside its container. */
   haproxyHealth: 8405,
   turn: 3478,
@@ -69,6 +71,10 @@ export const NGINX = {
 
 export const ELEMENT = {
   configFile: "/app/config.json",
+} as const;
+
+export const SYNAPSE_ADMIN = {
+  configFile: "/var/public/config.json",
 } as const;
 
 export const COTURN = {

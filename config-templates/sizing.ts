@@ -13,6 +13,7 @@ export const MEMORY_SHARES: Record<Service, { share: number; minMb: number }> = 
   nginx: { share: 0.02, minMb: 48 },
   element: { share: 0.02, minMb: 48 },
   certbot: { share: 0.04, minMb: 128 },
+  synapseAdmin: { share: 0.01, minMb: 32 },
 };
 
 /** The most of RAM the limits may add up to. */

@@ -54,6 +54,11 @@ export function renderNginxConf(): string {
   ].join("\n");
 }
 
+/** The admin UI's config.json: locked to this homeserver, no server field to fill in. */
+export function adminUiConfig(matrixHost: string): Record<string, unknown> {
+  return { restrictBaseUrl: `https://${matrixHost}` };
+}
+
 export interface ElementInput {
   serverName: string;
   matrixHost: string;

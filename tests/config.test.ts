@@ -184,7 +184,40 @@ describe("parseSettings refuses bad input, naming the key, the value and what is
       { ...base, federation: '{"whitelist": ["not a domain"]}' },
       /federation\.whitelist\[0\] = "not a domain": expected a server name/,
     ],
-    ["same host twice", { ...base, elementHost: "matrix.example.org" }, /must be three different names/],
+    ["same host twice", { ...base, elementHost: "matrix.example.org" }, /must be four different names/],
+    ["admin user with upper case", { ...base, adminUser: "Admin" }, /adminUser = "Admin": expected a Matrix localpart/],
+    [
+      "short admin password",
+      { ...base, adminPassword: "short" },
+      /adminPassword = "\[secret\]": at least 12 characters/,
+    ],
+    ["users not a list", { ...base, users: '{"name": "x"}' }, /users = .*expected an array/],
+    [
+      "user with a bad name",
+      { ...base, users: '[{"name": "Bob@x"}]' },
+      /users\[0\]\.name = "Bob@x": expected a Matrix localpart/,
+    ],
+    [
+      "user named like the admin",
+      { ...base, users: '[{"name": "admin"}]' },
+      /users\[0\]\.name = "admin": is adminUser/,
+    ],
+    ["user twice", { ...base, users: '[{"name": "bob"}, {"name": "bob"}]' }, /users\[1\]\.name = "bob": appears twice/],
+    [
+      "user with an unknown key",
+      { ...base, users: '[{"name": "bob", "email": "b@x.org"}]' },
+      /users\[0\]\.email = "b@x\.org": unknown key in users\[0\]/,
+    ],
+    [
+      "user admin flag not boolean",
+      { ...base, users: '[{"name": "bob", "admin": "yes"}]' },
+      /users\[0\]\.admin = "yes": expected true or false/,
+    ],
+    [
+      "user password too short",
+      { ...base, users: '[{"name": "bob", "password": "pw"}]' },
+      /users\[0\]\.password = "\[secret\]": at least 12/,
+    ],
   ];
 
   test.each(cases)("%s", (_label, raw, message) => {
@@ -198,6 +231,25 @@ describe("parseSettings refuses bad input, naming the key, the value and what is
     expect(found.length).toBeGreaterThanOrEqual(4);
     expect(() => parseSettings({})).toThrow(/Invalid firmground configuration \(nothing was created or changed\)/);
   });
+});
+
+test("users: defaults and a valid list", () => {
+  const settings = parseSettings({
+    ...base,
+    users: '[{"name": "carol", "displayName": "Carol"}, {"name": "dave", "admin": true}]',
+  });
+  expect(settings.adminUser).toBe("admin");
+  expect(settings.adminHost).toBe("admin.example.org");
+  expect(settings.adminUi).toBe(true);
+  expect(settings.users).toEqual([
+    { name: "carol", admin: false, displayName: "Carol" },
+    { name: "dave", admin: true },
+  ]);
+});
+
+test("a refused password is never echoed", () => {
+  const found = problems({ ...base, adminPassword: "hunter2" });
+  expect(found.join("\n")).not.toContain("hunter2");
 });
 
 describe("instance type check", () => {

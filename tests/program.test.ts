@@ -64,7 +64,10 @@ describe("default stack", () => {
       "firmground:services:Nginx": 1,
       "firmground:services:Element": 1,
       "firmground:services:Certificates": 1,
-      "random:index/randomPassword:RandomPassword": 5,
+      "firmground:services:AdminUi": 1,
+      "firmground:users:Users": 1,
+      "pulumi-nodejs:dynamic:Resource": 1,
+      "random:index/randomPassword:RandomPassword": 6,
       "random:index/randomBytes:RandomBytes": 1,
       "random:index/randomString:RandomString": 1,
       "tls:index/privateKey:PrivateKey": 4,
@@ -75,12 +78,12 @@ describe("default stack", () => {
       "scaleway:instance/securityGroup:SecurityGroup": 1,
       "scaleway:block/volume:Volume": 1,
       "scaleway:instance/server:Server": 1,
-      "scaleway:domain/record:Record": 8,
+      "scaleway:domain/record:Record": 10,
       "pulumi:providers:docker": 1,
       "docker:index/network:Network": 1,
       "docker:index/volume:Volume": 2,
-      "docker:index/remoteImage:RemoteImage": 7,
-      "docker:index/container:Container": 7,
+      "docker:index/remoteImage:RemoteImage": 8,
+      "docker:index/container:Container": 8,
     });
   });
 
@@ -114,9 +117,9 @@ describe("default stack", () => {
     expect(volume.inputs).toMatchObject({ sizeInGb: 20, iops: 5000 });
   });
 
-  test("DNS: A and AAAA for matrix, element, turn and the apex", () => {
+  test("DNS: A and AAAA for matrix, element, turn, admin and the apex", () => {
     const records = run.mocks.of(RECORD).map((r) => `${r.inputs.type} ${r.inputs.name || "@"} ${r.inputs.data}`);
-    const expected = ["matrix", "element", "turn", "@"].flatMap((name) => [
+    const expected = ["matrix", "element", "turn", "admin", "@"].flatMap((name) => [
       `A ${name} ${IPV4}`,
       `AAAA ${name} ${IPV6}`,
     ]);
@@ -134,6 +137,7 @@ describe("default stack", () => {
       "nginx",
       "postgres",
       "synapse",
+      "synapse-admin",
     ]);
     const images = run.mocks.of("docker:index/remoteImage:RemoteImage").map((r) => r.inputs.name as string);
     for (const image of images) expect(image).toMatch(/:[\w][\w.-]*$/);
@@ -228,6 +232,18 @@ describe("default stack", () => {
     expect(fallback?.inputs.ipAddresses ?? []).toEqual([]);
   });
 
+  test("the admin UI: its own host, config locked to the homeserver, admin sources only", () => {
+    const byName = containers(run.mocks.resources);
+    expect(JSON.parse(uploadOf(byName["synapse-admin"], "/var/public/config.json"))).toEqual({
+      restrictBaseUrl: "https://matrix.example.org",
+    });
+    const cfg = uploadOf(byName.haproxy, "/usr/local/etc/haproxy/haproxy.cfg");
+    expect(cfg).toContain("acl admin_host var(txn.host) -m str admin.example.org");
+    expect(cfg).toContain("http-request deny deny_status 403 if admin_host !admin_source");
+    expect(cfg).toContain("use_backend synapse_admin if admin_host");
+    expect(uploadOf(byName.certbot, "/etc/firmground/renew.sh")).toContain("-d 'admin.example.org'");
+  });
+
   test("every output that holds a secret is secret; the others are plain", async () => {
     const outputs = run.outputs!;
     expect(await pulumi.isSecret(outputs.dockerTls)).toBe(true);
@@ -237,6 +253,11 @@ describe("default stack", () => {
     expect(outputs.wellKnownServer).toEqual({ "m.server": "matrix.example.org:443" });
     expect(outputs.homeserverUrl).toBe("https://matrix.example.org");
     expect(await valueOf(outputs.nextSteps)).toContain(`DOCKER_HOST=tcp://${IPV4}:2376`);
+    for (const key of ["adminPassword", "userPasswords", "userAdmin"])
+      expect(await pulumi.isSecret(outputs[key])).toBe(true);
+    expect(await valueOf(outputs.adminPassword)).toBe(secretValue("users-admin-password"));
+    expect(outputs.adminUser).toBe("@admin:example.org");
+    expect(outputs.adminUiUrl).toBe("https://admin.example.org");
     // Containers that receive secret files have their uploads marked secret in the state.
     for (const r of run.mocks.of(CONTAINER)) {
       const holdsSecret = ["synapse", "postgres", "coturn", "haproxy"].includes(r.inputs.name);
@@ -269,7 +290,7 @@ describe("options change only what they should", () => {
     const { mocks, error } = await runProgram({ ...BASE_CONFIG, manageApexRecords: "false" });
     expect(error).toBeUndefined();
     expect(mocks.of(RECORD).map((r) => r.inputs.name)).not.toContain("");
-    expect(mocks.of(RECORD)).toHaveLength(6);
+    expect(mocks.of(RECORD)).toHaveLength(8);
     expect(uploadOf(containers(mocks.resources).certbot, "/etc/firmground/renew.sh")).not.toContain("-d 'example.org'");
   });
 
@@ -291,6 +312,56 @@ describe("options change only what they should", () => {
     const { mocks, error } = await runProgram({ ...BASE_CONFIG, retainDataOnDestroy: "false" });
     expect(error).toBeUndefined();
     expect(mocks.of("scaleway:block/volume:Volume")).toHaveLength(1);
+  });
+});
+
+describe("users and the admin UI", () => {
+  const DYNAMIC = "pulumi-nodejs:dynamic:Resource";
+
+  test("the admin and each configured user are one MatrixUser each, secrets kept secret", async () => {
+    const { mocks, outputs, error } = await runProgram({
+      ...BASE_CONFIG,
+      adminUser: "root",
+      users: JSON.stringify([
+        { name: "carol", displayName: "Carol" },
+        { name: "dave", admin: true, password: "dave-given-password" },
+      ]),
+    });
+    expect(error).toBeUndefined();
+    const users = Object.fromEntries(mocks.of(DYNAMIC).map((r) => [r.name, r.inputs]));
+    expect(Object.keys(users).sort()).toEqual(["users-admin", "users-user-carol", "users-user-dave"]);
+    expect(users["users-admin"]).toMatchObject({
+      username: "root",
+      admin: true,
+      adminUser: "root",
+      image: "matrixdotorg/synapse:v1.160.0",
+    });
+    expect(users["users-user-carol"]).toMatchObject({ username: "carol", admin: false, displayName: "Carol" });
+    expect(users["users-user-dave"]).toMatchObject({ username: "dave", admin: true });
+    for (const inputs of Object.values(users)) {
+      for (const key of ["password", "sharedSecret", "adminPassword", "connection"])
+        expect(isSecretInput(inputs[key])).toBe(true);
+    }
+    // A given password is used; the others are generated.
+    expect(unwrap(users["users-user-dave"].password)).toBe("dave-given-password");
+    expect(unwrap(users["users-user-carol"].password)).toBe(secretValue("users-user-carol-password"));
+    // Users other than the admin use the admin resource's kept token, so their jobs need not log in.
+    expect(unwrap(users["users-user-carol"].adminToken)).toBe(secretValue("users-admin-token"));
+    expect(await valueOf(outputs!.userPasswords)).toEqual({
+      carol: secretValue("users-user-carol-password"),
+      dave: "dave-given-password",
+    });
+  });
+
+  test("adminUi false: no container, no DNS record, not in the certificate, not routed", async () => {
+    const { mocks, outputs, error } = await runProgram({ ...BASE_CONFIG, adminUi: "false" });
+    expect(error).toBeUndefined();
+    const byName = containers(mocks.resources);
+    expect(byName["synapse-admin"]).toBeUndefined();
+    expect(mocks.of(RECORD).map((r) => r.inputs.name)).not.toContain("admin");
+    expect(uploadOf(byName.certbot, "/etc/firmground/renew.sh")).not.toContain("admin.example.org");
+    expect(uploadOf(byName.haproxy, "/usr/local/etc/haproxy/haproxy.cfg")).not.toContain("admin_host");
+    expect(outputs!.adminUiUrl).toBeUndefined();
   });
 });
 

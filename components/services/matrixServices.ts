@@ -10,7 +10,7 @@ import { Coturn } from "./coturn";
 import { Haproxy } from "./haproxy";
 import { Postgres } from "./postgres";
 import { Synapse } from "./synapse";
-import { Element, Nginx } from "./web";
+import { AdminUi, Element, Nginx } from "./web";
 
 export interface MatrixServicesArgs {
   /** The validated stack settings. */
@@ -33,7 +33,8 @@ export interface MatrixServicesArgs {
  */
 export function publicHostnames(settings: Settings): string[] {
   const apex = settings.manageApexRecords ? [settings.serverName] : [];
-  return [...new Set([settings.matrixHost, settings.elementHost, settings.turnHost, ...apex])];
+  const admin = settings.adminUi ? [settings.adminHost] : [];
+  return [...new Set([settings.matrixHost, settings.elementHost, settings.turnHost, ...admin, ...apex])];
 }
 
 /**
@@ -49,6 +50,10 @@ export class MatrixServices extends pulumi.ComponentResource {
   public readonly nginx: Nginx;
   public readonly element: Element;
   public readonly certificates: Certificates;
+  /** The admin UI, when `adminUi` is on. */
+  public readonly adminUi?: AdminUi;
+  /** The internal network's name (user jobs join it). */
+  public readonly networkName: pulumi.Output<string>;
 
   constructor(name: string, args: MatrixServicesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("firmground:services:MatrixServices", name, {}, { ...opts, providers: [args.provider] });
@@ -57,6 +62,7 @@ export class MatrixServices extends pulumi.ComponentResource {
     const hostPath = (dir: string) => `${args.dataRoot}/${dir}`;
 
     const network = new docker.Network(`${name}-network`, { name: "firmground", driver: "bridge" }, child);
+    this.networkName = network.name;
     const acmeVolume = new docker.Volume(`${name}-acme`, { name: "firmground-acme" }, child);
     const controlVolume = new docker.Volume(`${name}-haproxy-control`, { name: "firmground-haproxy-control" }, child);
     const base = (service: Service) => ({
@@ -137,6 +143,7 @@ export class MatrixServices extends pulumi.ComponentResource {
           matrixHost: settings.matrixHost,
           elementHost: settings.elementHost,
           turnHost: settings.turnHost,
+          ...(settings.adminUi ? { adminHost: settings.adminHost } : {}),
           adminCidrs: settings.adminCidrs,
           maxBodyBytes: MAX_UPLOAD_BYTES,
           requestsPer10s: HAPROXY_DEFAULT_REQUESTS_PER_10S,
@@ -149,6 +156,14 @@ export class MatrixServices extends pulumi.ComponentResource {
       },
       child,
     );
+
+    if (settings.adminUi) {
+      this.adminUi = new AdminUi(
+        `${name}-admin-ui`,
+        { ...base("synapseAdmin"), matrixHost: settings.matrixHost },
+        child,
+      );
+    }
 
     this.certificates = new Certificates(
       `${name}-certificates`,

@@ -1,7 +1,8 @@
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { ELEMENT, NGINX, PORTS } from "../../config-templates/paths";
+import { ELEMENT, HOSTS, NGINX, PORTS, SYNAPSE_ADMIN } from "../../config-templates/paths";
 import {
+  adminUiConfig,
   elementConfig,
   renderJson,
   renderNginxConf,
@@ -76,6 +77,34 @@ export class Element extends pulumi.ComponentResource {
         serviceName: "element",
         uploads: [upload(ELEMENT.configFile, this.configJson)],
         healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PORTS.element}/config.json`],
+      },
+      opts,
+    );
+    this.registerOutputs({ configJson: this.configJson });
+  }
+}
+
+export interface AdminUiArgs extends ServiceArgs {
+  /** The homeserver the UI is locked to. Can change at any time. */
+  matrixHost: string;
+}
+
+/** The admin web UI (Ketesa, formerly synapse-admin), locked to this homeserver; HAProxy admits admin sources only. */
+export class AdminUi extends pulumi.ComponentResource {
+  public readonly configJson: string;
+  public readonly container: docker.Container;
+
+  constructor(name: string, args: AdminUiArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("firmground:services:AdminUi", name, {}, opts);
+    this.configJson = renderJson(adminUiConfig(args.matrixHost));
+    this.container = serviceContainer(
+      `${name}-container`,
+      this,
+      {
+        ...args,
+        serviceName: HOSTS.synapseAdmin,
+        uploads: [upload(SYNAPSE_ADMIN.configFile, this.configJson)],
+        healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PORTS.synapseAdmin}/health`],
       },
       opts,
     );

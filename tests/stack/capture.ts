@@ -50,6 +50,8 @@ export interface Capture {
   containers: Record<string, ContainerSpec>;
   /** The program's stack outputs, secrets unwrapped. */
   outputs: Record<string, unknown>;
+  /** Inputs of every MatrixUser (the dynamic resources), by resource name, secrets unwrapped. */
+  users: Record<string, Record<string, unknown>>;
 }
 
 const ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -201,5 +203,11 @@ export async function captureContainers(config: Record<string, string>, publicIp
   for (const [key, value] of Object.entries(outputs ?? {})) {
     plain[key] = await new Promise((resolve) => pulumi.output(value).apply(resolve));
   }
-  return { containers, outputs: plain };
+  const users: Capture["users"] = {};
+  for (const resource of mocks.of("pulumi-nodejs:dynamic:Resource")) {
+    const inputs = unwrapSecrets(resource.inputs) as Record<string, unknown>;
+    delete inputs.__provider; // the serialized provider, not an input of the account
+    users[resource.name] = inputs;
+  }
+  return { containers, outputs: plain, users };
 }

@@ -25,7 +25,8 @@ export interface ClientContext {
   /** Synapse's signing key file, as uploaded. */
   signingKey: string;
   users: Record<"admin" | "bob", { username: string; password: string }>;
-  expected: { wellKnownServer: string; wellKnownClient: string; elementConfig: string };
+  adminHost: string;
+  expected: { wellKnownServer: string; wellKnownClient: string; elementConfig: string; adminUiConfig: string };
   /** Carries state between phases (the room and message of the chat phase). */
   stateFile: string;
 }
@@ -182,10 +183,8 @@ async function registerPhase(ctx: ClientContext, expectRefused: boolean) {
     );
     check("wrong registration secret refused", res.status === 403, `${res.status} ${JSON.stringify(res.body)}`);
   });
-  for (const [key, admin] of [
-    ["admin", true],
-    ["bob", false],
-  ] as const) {
+  // The admin comes from the program (its MatrixUser resource); bob is registered here.
+  for (const [key, admin] of [["bob", false]] as const) {
     await guarded(`register ${key} with the shared secret`, async () => {
       const user = ctx.users[key];
       const res = await registerWithSharedSecret(base(ctx), ctx.registrationSecret, { ...user, admin }, fetchVia);
@@ -196,6 +195,47 @@ async function registerPhase(ctx: ClientContext, expectRefused: boolean) {
       );
     });
   }
+}
+
+/** Password logins from a file of {username, password, expect}: "ok" (200) or "refused" (403). */
+async function loginsPhase(ctx: ClientContext, file: string) {
+  const logins = JSON.parse(readFileSync(file, "utf8")) as {
+    label: string;
+    username: string;
+    password: string;
+    expect: "ok" | "refused";
+  }[];
+  for (const login of logins) {
+    await guarded(login.label, async () => {
+      const res = await call(`${base(ctx)}/_matrix/client/v3/login`, {
+        method: "POST",
+        body: JSON.stringify({
+          type: "m.login.password",
+          identifier: { type: "m.id.user", user: login.username },
+          password: login.password,
+        }),
+      });
+      const ok = login.expect === "ok" ? res.status === 200 : res.status === 403;
+      check(
+        login.label,
+        ok,
+        `@${login.username}: ${res.status} ${res.status === 200 ? "logged in" : res.body.slice(0, 100)}`,
+      );
+    });
+  }
+}
+
+async function adminUiPhase(ctx: ClientContext, expectAllowed: boolean) {
+  const name = expectAllowed
+    ? "admin UI served to an admin source, locked to this homeserver"
+    : "admin UI refused to a non-admin source";
+  await guarded(name, async () => {
+    const res = await call(`https://${ctx.adminHost}/config.json`);
+    if (!expectAllowed) return check(name, res.status === 403, `${res.status}`);
+    const restricted =
+      res.status === 200 && (JSON.parse(res.body) as { restrictBaseUrl?: string }).restrictBaseUrl === base(ctx);
+    check(name, restricted && res.body === ctx.expected.adminUiConfig, `${res.status} ${res.body.trim()}`);
+  });
 }
 
 async function sdk() {
@@ -277,17 +317,17 @@ async function persistPhase(ctx: ClientContext) {
 
 async function adminApiPhase(ctx: ClientContext, expectAllowed: boolean) {
   const name = expectAllowed ? "admin API allowed from an admin source" : "admin API refused from a non-admin source";
+  const path = `/_synapse/admin/v2/users/${encodeURIComponent(`@${ctx.users.admin.username}:${ctx.serverName}`)}`;
   await guarded(name, async () => {
-    const admin = await login(ctx, "admin");
-    const res = await call(`${base(ctx)}/_synapse/admin/v2/users/${encodeURIComponent(admin.getUserId()!)}`, {
-      token: admin.getAccessToken()!,
-    });
-    if (expectAllowed) {
-      const isAdmin = res.status === 200 && (JSON.parse(res.body) as { admin?: boolean }).admin === true;
-      check(name, isAdmin, `${res.status}, admin: ${isAdmin}`);
-    } else {
-      check(name, res.status === 403, `${res.status} ${res.body.slice(0, 80)}`);
+    if (!expectAllowed) {
+      // No token: without HAProxy's rule Synapse would answer 401, so a 403 is HAProxy's refusal.
+      const res = await call(`${base(ctx)}${path}`);
+      return check(name, res.status === 403, `${res.status} ${res.body.slice(0, 80)}`);
     }
+    const admin = await login(ctx, "admin");
+    const res = await call(`${base(ctx)}${path}`, { token: admin.getAccessToken()! });
+    const isAdmin = res.status === 200 && (JSON.parse(res.body) as { admin?: boolean }).admin === true;
+    check(name, isAdmin, `${res.status}, admin: ${isAdmin}`);
   });
 }
 
@@ -391,6 +431,9 @@ async function main() {
     turn: () => turnPhase(ctx),
     federation: () => federationPhase(ctx),
     flood: () => floodPhase(ctx),
+    logins: () => loginsPhase(ctx, rest[0]),
+    "admin-ui-allowed": () => adminUiPhase(ctx, true),
+    "admin-ui-refused": () => adminUiPhase(ctx, false),
   };
   const run = phases[phase];
   if (!run) throw new Error(`unknown phase ${phase}; known: ${Object.keys(phases).join(", ")}`);

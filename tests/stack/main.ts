@@ -6,7 +6,7 @@
  * it. Inside, it takes every container's files from the program (under mocks), boots each service from
  * them in its own network namespace, runs the client flows, prints a summary and writes it as JSON.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import {
   chmodSync,
@@ -25,7 +25,9 @@ import { DATA_MOUNT } from "../../config-templates/cloudInit";
 import { parseSettings } from "../../components/config";
 import { DATA_VOLUME_DIRS } from "../../components/host/scalewayHost";
 import { publicHostnames } from "../../components/services/matrixServices";
+import { matrixUserProvider, type MatrixUserInputs } from "../../components/users/matrixUser";
 import { captureContainers, type Capture, type ContainerSpec } from "./capture";
+import { DockerShim, type ShimContainer, type ShimRun } from "./dockerShim";
 import type { Check, ClientContext } from "./client";
 import {
   ACME_CA_FILE,
@@ -174,8 +176,9 @@ class Harness {
     if (!acmeUp)
       throw new Error(`Pebble never answered (${probe.trim()}); its log:\n${tail(this.path("logs/pebble.log"))}`);
 
-    for (const name of ["postgres", "synapse", "nginx", "element", "coturn", "haproxy"])
+    for (const name of ["postgres", "synapse", "nginx", "element", "synapse-admin", "coturn", "haproxy"])
       await this.startContainer(name);
+    await this.startDockerShim();
     this.check(
       "jemalloc loaded in Synapse (as the image's start.py does)",
       this.sandbox.maps("synapse", "libjemalloc"),
@@ -186,7 +189,9 @@ class Harness {
 
     this.writeContext();
     await this.certificates();
+    await this.programUsers();
     this.clientChecks();
+    await this.userCommand();
     await this.restartAndPersist();
     for (const name of this.sandbox.daemons.keys()) this.memoryOf(name, "afterFlows");
     // Last: it leaves the client's address rate-limited for a minute.
@@ -215,6 +220,8 @@ class Harness {
       // Docker lets containers bind ports below 1024 without privileges (HAProxy runs as uid 99).
       sandbox.sysctl(this.ns(spec.name), "net.ipv4.ip_unprivileged_port_start", "0");
     }
+    sandbox.addNamespace(this.ns("jobs"));
+    sandbox.plug(this.ns("jobs"), host, docker.name, `${NET.containers.jobs}/${docker.prefixLength}`, docker.gateway);
     for (const [name, address] of Object.entries(NET.outside)) {
       sandbox.addNamespace(this.ns(name));
       sandbox.plug(
@@ -537,26 +544,39 @@ class Harness {
 
   private contextFile = () => this.path("client-context.json");
 
-  writeContext() {
+  private context?: ClientContext;
+
+  writeContext(change: (context: ClientContext) => void = () => undefined) {
+    this.context ??= this.initialContext();
+    change(this.context);
+    writeFileSync(this.contextFile(), JSON.stringify(this.context), { mode: 0o600 });
+  }
+
+  private initialContext(): ClientContext {
     const synapseSecret = (file: string) => this.upload("synapse", file);
-    const context: ClientContext = {
+    return {
       serverName: TEST_DOMAIN,
       matrixHost: `matrix.${TEST_DOMAIN}`,
       elementHost: `element.${TEST_DOMAIN}`,
       registrationSecret: synapseSecret("/secrets/registration_shared_secret"),
       signingKey: synapseSecret("/secrets/signing.key"),
       users: {
-        admin: { username: "admin", password: `admin-${Math.random().toString(36).slice(2)}` },
+        // The program's admin: its name and generated password, as `pulumi stack output` gives them.
+        admin: {
+          username: String(this.capture.outputs.adminUser).slice(1).split(":")[0],
+          password: String(this.capture.outputs.adminPassword),
+        },
         bob: { username: "bob", password: `bob-${Math.random().toString(36).slice(2)}` },
       },
+      adminHost: `admin.${TEST_DOMAIN}`,
       expected: {
+        adminUiConfig: this.upload("synapse-admin", "/var/public/config.json"),
         wellKnownServer: this.upload("nginx", "/usr/share/nginx/well-known/.well-known/matrix/server"),
         wellKnownClient: this.upload("nginx", "/usr/share/nginx/well-known/.well-known/matrix/client"),
         elementConfig: this.upload("element", "/app/config.json"),
       },
       stateFile: this.path("client-state.json"),
     };
-    writeFileSync(this.contextFile(), JSON.stringify(context), { mode: 0o600 });
   }
 
   /** Runs one client phase inside an outside namespace; its checks join the summary. */
@@ -723,6 +743,8 @@ class Harness {
     this.client("client", "chat");
     this.client("admin", "admin-allowed");
     this.client("client", "admin-refused");
+    this.client("admin", "admin-ui-allowed");
+    this.client("client", "admin-ui-refused");
     this.client("client", "federation");
     this.turnChecks();
   }
@@ -778,6 +800,247 @@ class Harness {
     );
   }
 
+  // ---- users: the program's MatrixUser resources and `npm run user` -----------------------------
+
+  private shim?: DockerShim;
+  private shimSocket = () => this.path("docker.sock");
+
+  /** The Docker API stand-in: one-shot containers run from the rootfs in the "jobs" namespace. */
+  async startDockerShim() {
+    const root = this.sandbox.makeRoot("jobs");
+    writeFileSync(inRoot(root, "/etc/resolv.conf"), `nameserver ${NET.dockerBridge.gateway}\n`);
+    const execute = (spec: ShimContainer) =>
+      new Promise<ShimRun>((resolve) => {
+        const env = Object.fromEntries(spec.env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+        const child = spawn("ip", ["netns", "exec", this.ns("jobs"), "chroot", root, ...spec.cmd], {
+          env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ...env },
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        child.on("close", (code) => resolve({ exitCode: code ?? 1, stdout, stderr }));
+      });
+    this.shim = new DockerShim([this.container("synapse").image], ["firmground"], execute);
+    await this.shim.listen(this.shimSocket());
+  }
+
+  private userInputs(resource: string): MatrixUserInputs {
+    const inputs = this.capture.users[resource];
+    if (!inputs)
+      throw new Error(
+        `the program registered no MatrixUser ${resource}; it has ${Object.keys(this.capture.users).join(", ")}`,
+      );
+    return { ...(inputs as unknown as MatrixUserInputs), connection: { host: `unix://${this.shimSocket()}` } };
+  }
+
+  private logins(
+    label: string,
+    logins: { label: string; username: string; password: string; expect: "ok" | "refused" }[],
+  ) {
+    const file = this.path(`logins-${label}.json`);
+    writeFileSync(file, JSON.stringify(logins), { mode: 0o600 });
+    this.client("client", "logins", file);
+  }
+
+  private async attempt(name: string, operation: () => Promise<unknown>): Promise<boolean> {
+    try {
+      const result = await operation();
+      this.check(name, true, typeof result === "object" && result && "id" in result ? String(result.id) : "done");
+      return true;
+    } catch (error) {
+      this.check(name, false, error instanceof Error ? error.message : String(error));
+      return false;
+    }
+  }
+
+  /** What `pulumi up` does for users, with the inputs the program registered. */
+  async programUsers() {
+    const provider = matrixUserProvider;
+    const admin = this.userInputs("users-admin");
+    const created = await provider.create(admin);
+    this.check(
+      "pulumi up creates the admin (MatrixUser: shared-secret registration in a one-shot container)",
+      created.id === `@${admin.username}:${TEST_DOMAIN}`,
+      created.id,
+    );
+    // As Pulumi passes the admin resource's kept token to the others.
+    const adminToken = (created.outs as { accessToken?: string }).accessToken;
+    this.check(
+      "the admin resource keeps an access token (jobs need not log in)",
+      !!adminToken,
+      adminToken ? "kept (secret output)" : "none",
+    );
+    const carol = { ...this.userInputs("users-user-carol"), adminToken };
+    const dave = { ...this.userInputs("users-user-dave"), adminToken };
+    for (const [resource, inputs] of [
+      ["carol", carol],
+      ["dave", dave],
+    ] as const) {
+      await this.attempt(`pulumi up creates ${resource} from config`, () => provider.create(inputs));
+    }
+    const jobsOk = this.shim!.created.every(
+      (c) => c.image === this.container("synapse").image && c.network === "firmground",
+    );
+    this.check(
+      "user jobs run from the Synapse image on the internal network",
+      jobsOk && this.shim!.created.length >= 3,
+      `${this.shim!.created.length} one-shot containers`,
+    );
+    this.check(
+      "a second pulumi up changes nothing (provider diff)",
+      !(await provider.diff!("x", admin, { ...admin })).changes,
+      "no changes",
+    );
+    this.logins("program-users", [
+      { label: "the program's admin logs in", username: admin.username, password: admin.password, expect: "ok" },
+      { label: "users from config log in (carol)", username: carol.username, password: carol.password, expect: "ok" },
+      { label: "users from config log in (dave)", username: dave.username, password: dave.password, expect: "ok" },
+    ]);
+    // Re-deploying over a retained volume: the accounts exist; create sets them again.
+    await this.attempt("create over an existing account updates it (re-deploy over a retained volume)", () =>
+      provider.create(admin),
+    );
+
+    const runsBefore = this.shim!.runs.length;
+    const rotatedCarol = { ...carol, password: `carol-rotated-${Math.random().toString(36).slice(2)}` };
+    await this.attempt("a new password in config rotates it (update)", () =>
+      provider.update!("@carol", carol, rotatedCarol),
+    );
+    const rotatedAdmin = {
+      ...admin,
+      password: `admin-rotated-${Math.random().toString(36).slice(2)}`,
+      adminPassword: "",
+    };
+    rotatedAdmin.adminPassword = rotatedAdmin.password;
+    const adminOuts = { ...admin, accessToken: adminToken };
+    await this.attempt("the admin's own password rotates (with its kept token)", () =>
+      provider.update!("@admin", adminOuts, rotatedAdmin),
+    );
+    await this.attempt("removing a user from config deactivates it (delete)", () =>
+      provider.delete!("@dave", { ...dave, adminPassword: rotatedAdmin.password }),
+    );
+    const logins = this.shim!.runs.slice(runsBefore).map(
+      (r) => (JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as { passwordLogins?: number }).passwordLogins,
+    );
+    this.check(
+      "updates and removals log in with no password (Synapse rate-limits logins)",
+      logins.length === 3 && logins.every((n) => n === 0),
+      `password logins per job: ${logins.join(", ")}`,
+    );
+    this.logins("rotations", [
+      { label: "rotated password works", username: carol.username, password: rotatedCarol.password, expect: "ok" },
+      {
+        label: "old password refused after rotation",
+        username: carol.username,
+        password: carol.password,
+        expect: "refused",
+      },
+      {
+        label: "admin's rotated password works",
+        username: admin.username,
+        password: rotatedAdmin.password,
+        expect: "ok",
+      },
+      {
+        label: "a removed user can no longer log in",
+        username: dave.username,
+        password: dave.password,
+        expect: "refused",
+      },
+    ]);
+    this.adminPassword = rotatedAdmin.password;
+    this.adminToken = adminToken ?? "";
+    this.writeContext((context) => (context.users.admin.password = rotatedAdmin.password));
+  }
+
+  private adminPassword = "";
+  private adminToken = "";
+
+  async closeShim() {
+    await this.shim?.close();
+  }
+
+  /** `npm run user -- …` as an operator runs it, with the stack output userAdmin (Docker reached through the shim). */
+  private async user(args: string[], overrides: Record<string, string> = {}, env: Record<string, string> = {}) {
+    const userAdmin = {
+      ...(this.capture.outputs.userAdmin as Record<string, unknown>),
+      connection: { host: `unix://${this.shimSocket()}` },
+      adminPassword: this.adminPassword,
+      adminToken: this.adminToken,
+      ...overrides,
+    };
+    return new Promise<{ code: number; output: string }>((resolve) => {
+      const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "components/users/cli.ts"), ...args], {
+        cwd: REPO,
+        env: { PATH: process.env.PATH, FIRMGROUND_USER_ADMIN: JSON.stringify(userAdmin), ...env },
+      });
+      let output = "";
+      child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+      child.on("close", (code) => {
+        writeFileSync(
+          this.path("logs/user-command.log"),
+          `$ npm run user -- ${args.join(" ")}\n${output.replace(/password: \S+/, "password: [shown once]")}\n`,
+          { flag: "a" },
+        );
+        resolve({ code: code ?? 1, output });
+      });
+    });
+  }
+
+  async userCommand() {
+    const added = await this.user(["add", "erin", "--display-name", "Erin"]);
+    const password = /password: (\S+)/.exec(added.output)?.[1] ?? "";
+    this.check("npm run user -- add", added.code === 0 && password.length >= 12, added.output.split("\n")[0]);
+    const again = await this.user(["add", "erin"]);
+    this.check(
+      "npm run user -- add an existing user: clear error",
+      again.code === 4 && /already exists/.test(again.output),
+      again.output.trim(),
+    );
+    const newPassword = `erin-reset-${Math.random().toString(36).slice(2)}`;
+    const reset = await this.user(["reset-password", "erin"], {}, { FIRMGROUND_USER_PASSWORD: newPassword });
+    this.check("npm run user -- reset-password", reset.code === 0, reset.output.trim());
+    const unknown = await this.user(["reset-password", "nobody"]);
+    this.check(
+      "npm run user -- reset-password an unknown user: clear error",
+      unknown.code === 5 && /does not exist/.test(unknown.output),
+      unknown.output.trim(),
+    );
+    this.logins("command", [
+      {
+        label: "a user added by the command logs in with its new password",
+        username: "erin",
+        password: newPassword,
+        expect: "ok",
+      },
+      { label: "the password before the reset is refused", username: "erin", password, expect: "refused" },
+    ]);
+    const deactivated = await this.user(["deactivate", "erin"]);
+    this.check("npm run user -- deactivate", deactivated.code === 0, deactivated.output.trim());
+    const list = await this.user(["list"]);
+    this.check(
+      "npm run user -- list",
+      list.code === 0 && /^@erin:\S+\s+deactivated$/m.test(list.output) && /^@admin:\S+\s+admin$/m.test(list.output),
+      list.output.trim().replace(/\n/g, ", "),
+    );
+    const wrong = await this.user(["add", "frank"], { sharedSecret: "not-the-secret" });
+    this.check(
+      "npm run user with a wrong shared secret: clear error",
+      wrong.code === 2 && /shared secret/.test(wrong.output),
+      wrong.output.trim(),
+    );
+    this.logins("deactivated", [
+      {
+        label: "a user deactivated by the command cannot log in",
+        username: "erin",
+        password: newPassword,
+        expect: "refused",
+      },
+    ]);
+  }
+
   async restartAndPersist() {
     await this.sandbox.stop("synapse");
     await this.sandbox.stop("postgres");
@@ -812,6 +1075,7 @@ async function inner(runDir: string, rootfs: string): Promise<number> {
     summary.error = error instanceof Error ? (error.stack ?? error.message) : String(error);
     log(`ERROR ${summary.error}`);
   } finally {
+    await harness.closeShim();
     summary.leftovers = await sandbox.teardown();
   }
   summary.seconds = Math.round((Date.now() - started) / 1000);
@@ -846,9 +1110,21 @@ function printSummary(summary: Summary) {
 }
 
 if (process.argv[2] === "--inside") {
+  let finished = false;
+  // Node exits 0 when nothing is left to wait for; a harness that stops early must not pass.
+  process.on("exit", () => {
+    if (!finished) {
+      console.error("the harness stopped before finishing (a promise it awaited never settled): FAILED");
+      process.exitCode = 1;
+    }
+  });
   inner(process.argv[3], process.argv[4]).then(
-    (code) => process.exit(code),
+    (code) => {
+      finished = true;
+      process.exit(code);
+    },
     (error: unknown) => {
+      finished = true;
       console.error(error);
       process.exit(1);
     },

@@ -17,6 +17,13 @@ export const TEST_CONFIG: Record<string, string> = {
   acmeEmail: `admin@${TEST_DOMAIN}`,
   acmeServer: `https://${ACME_HOST}:14000/dir`,
   adminCidrs: JSON.stringify([`${ADMIN_SOURCE}/32`]),
+  // Every test client shares one address, which Synapse allows 5 logins before 1 per 333 s; real
+  // users each have their own. The per-account and failed-attempt limits stay at Synapse's defaults.
+  synapseExtraConfig: JSON.stringify({ rc_login: { address: { per_second: 10, burst_count: 100 } } }),
+  users: JSON.stringify([
+    { name: "carol", displayName: "Carol" },
+    { name: "dave", admin: true },
+  ]),
 };
 
 /**
@@ -39,6 +46,9 @@ export const NET = {
     element: "172.20.0.13",
     haproxy: "172.20.0.14",
     certbot: "172.20.0.15",
+    "synapse-admin": "172.20.0.16",
+    /** Where the Docker API shim runs one-shot containers (user jobs). */
+    jobs: "172.20.0.17",
   } as Record<string, string>,
   /** Machines on the public side. */
   outside: {
@@ -257,6 +267,15 @@ export const STAND_INS: Record<string, StandIn> = {
   element: nginxStandIn([
     { path: "/etc/nginx/conf.d/default.conf", content: "server {\n    listen 80;\n    root /app;\n}\n", mode: 0o644 },
   ]),
+  // Ketesa is static-web-server serving /var/public on 8080 with /health; NGINX stands in for it.
+  "synapse-admin": nginxStandIn([
+    {
+      path: "/etc/nginx/conf.d/default.conf",
+      content:
+        "server {\n    listen 8080;\n    root /var/public;\n    location = /health {\n        return 200;\n    }\n}\n",
+      mode: 0o644,
+    },
+  ]),
   certbot: {
     user: "0:0",
     accounts: [],
@@ -294,4 +313,8 @@ export const OVERLAYS = [
   `renewal: Pebble certificates last ${PEBBLE.validitySeconds} s and certbot's renewal file gets "${RENEW_BEFORE_EXPIRY}" after the first issuance; the harness wakes the loop's 12 h sleep (and coturn's 60 s one)`,
   `images: Debian sid packages stand in for the images (entrypoint, user and layout reproduced in STAND_INS)`,
   `element: NGINX serves /app in place of the Element image (its config.json is the uploaded file)`,
+  `synapse-admin: NGINX serves /var/public on 8080 in place of Ketesa's static-web-server (its config.json is the uploaded file)`,
+  `Docker API: a shim on a unix socket runs one-shot containers (the user jobs) from the rootfs in a namespace on the bridge`,
+  `Synapse: rc_login.address relaxed (all test clients share one address); account and failed-attempt limits are the defaults`,
+  `users: the MatrixUser resources' provider is called in-process with the inputs the program registered`,
 ];

@@ -75,6 +75,11 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
       case "docker:index/remoteImage:RemoteImage":
         state.imageId = `sha256:${args.name}`;
         break;
+      case "pulumi-nodejs:dynamic:Resource":
+        // MatrixUser: the admin's resource keeps an access token, as the provider's create returns one.
+        if (args.inputs.username === args.inputs.adminUser)
+          state.accessToken = pulumi.secret(secretValue(`${args.name}-token`));
+        return { id: `@${args.inputs.username}:${args.inputs.serverName}`, state };
     }
     return { id, state };
   }
@@ -119,7 +124,13 @@ export async function runProgram(config: Record<string, string>, mocks = new Rec
   const program = (await import("../../index")).default as unknown as () => Promise<Record<string, any>>;
   try {
     const outputs = await program();
-    await valueOf(pulumi.output(outputs));
+    // An output that never becomes known would otherwise leave nothing to wait for: Node exits 0.
+    await Promise.race([
+      valueOf(pulumi.output(outputs)),
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error("the program's outputs never resolved")), 30_000).unref(),
+      ),
+    ]);
     await waitForRPCs();
     return { mocks, outputs, error: undefined as unknown };
   } catch (error) {

@@ -1,0 +1,125 @@
+/**
+ * Just enough of the Docker Engine API to run a one-shot container and collect its output: create,
+ * start, wait, logs, remove. It speaks to the same daemon Pulumi's Docker provider uses (TCP with
+ * mutual TLS, or a unix socket), so it reaches the internal network without opening anything.
+ */
+import { request as httpRequest, type RequestOptions } from "node:http";
+import { request as httpsRequest } from "node:https";
+
+export interface DockerConnection {
+  /** `tcp://host:2376` (with `tls`) or `unix:///var/run/docker.sock`. */
+  host: string;
+  tls?: { ca: string; cert: string; key: string };
+}
+
+export interface OneShot {
+  image: string;
+  network: string;
+  cmd: string[];
+  env: string[];
+  /** Seconds to wait for the container to exit. */
+  timeoutSeconds: number;
+}
+
+export interface OneShotResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class DockerApiError extends Error {
+  override name = "DockerApiError";
+}
+
+function call(connection: DockerConnection, method: string, path: string, body?: unknown, timeoutMs = 30_000) {
+  const url = new URL(connection.host.replace(/^tcp:/, connection.tls ? "https:" : "http:"));
+  const options: RequestOptions & { ca?: string; cert?: string; key?: string } =
+    url.protocol === "unix:"
+      ? { socketPath: url.pathname, path }
+      : { host: url.hostname, port: url.port || 2376, path, ...(connection.tls ?? {}) };
+  const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+    const req = send(
+      {
+        ...options,
+        method,
+        timeout: timeoutMs,
+        headers: payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      },
+    );
+    req.on("timeout", () =>
+      req.destroy(new DockerApiError(`Docker API ${method} ${path}: no answer in ${timeoutMs / 1000} s`)),
+    );
+    req.on("error", (error) =>
+      reject(
+        error instanceof DockerApiError
+          ? error
+          : new DockerApiError(`Docker API at ${connection.host}: ${error.message}`),
+      ),
+    );
+    req.end(payload);
+  });
+}
+
+async function expectStatus(
+  connection: DockerConnection,
+  what: string,
+  method: string,
+  path: string,
+  ok: number[],
+  body?: unknown,
+  timeoutMs?: number,
+) {
+  const res = await call(connection, method, path, body, timeoutMs);
+  if (!ok.includes(res.status)) {
+    throw new DockerApiError(`Docker API: ${what} failed (${res.status}): ${res.body.toString("utf8").trim()}`);
+  }
+  return res.body;
+}
+
+/** Splits Docker's multiplexed log stream (8-byte frame headers: stream, 0, 0, 0, length) by stream. */
+export function demultiplex(stream: Buffer): { stdout: string; stderr: string } {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  for (let at = 0; at + 8 <= stream.length;) {
+    const length = stream.readUInt32BE(at + 4);
+    (stream[at] === 2 ? err : out).push(stream.subarray(at + 8, at + 8 + length));
+    at += 8 + length;
+  }
+  return { stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
+}
+
+/** Runs `spec` to completion in a new container on `spec.network`, then removes the container. */
+export async function runOneShot(connection: DockerConnection, spec: OneShot): Promise<OneShotResult> {
+  const created = await expectStatus(connection, "create", "POST", "/containers/create", [201], {
+    Image: spec.image,
+    Cmd: spec.cmd,
+    Env: spec.env,
+    Labels: { "org.firmground.one-shot": "true" },
+    HostConfig: { NetworkMode: spec.network, AutoRemove: false },
+  });
+  const id = (JSON.parse(created.toString("utf8")) as { Id: string }).Id;
+  try {
+    await expectStatus(connection, "start", "POST", `/containers/${id}/start`, [204, 304]);
+    const waited = await expectStatus(
+      connection,
+      "wait",
+      "POST",
+      `/containers/${id}/wait`,
+      [200],
+      undefined,
+      spec.timeoutSeconds * 1000,
+    );
+    const exitCode = (JSON.parse(waited.toString("utf8")) as { StatusCode: number }).StatusCode;
+    const logs = await expectStatus(connection, "logs", "GET", `/containers/${id}/logs?stdout=1&stderr=1`, [200]);
+    return { exitCode, ...demultiplex(logs) };
+  } finally {
+    await call(connection, "DELETE", `/containers/${id}?force=1`).catch(() => undefined);
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * A stand-in for the Docker daemon's API, just the calls a one-shot container makes (create, start,
+ * wait, logs, remove), on a unix socket. "Running a container" means running its command from the
+ * rootfs in a namespace on the test Docker bridge, so the user jobs of `pulumi up` and `npm run user`
+ * reach the real Synapse exactly as they would on the host.
+ */
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+
+export interface ShimContainer {
+  image: string;
+  network: string;
+  cmd: string[];
+  env: string[];
+}
+
+export interface ShimRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+interface Entry {
+  spec: ShimContainer;
+  run?: Promise<ShimRun>;
+}
+
+/** Docker's log framing: stream (1 stdout, 2 stderr), three zero bytes, big-endian length, payload. */
+function frame(stream: 1 | 2, text: string): Buffer {
+  const payload = Buffer.from(text, "utf8");
+  const header = Buffer.alloc(8);
+  header[0] = stream;
+  header.writeUInt32BE(payload.length, 4);
+  return Buffer.concat([header, payload]);
+}
+
+export class DockerShim {
+  private readonly containers = new Map<string, Entry>();
+  private server?: Server;
+  /** Every container created, for the checks (a job must use the Synapse image on the internal network). */
+  readonly created: ShimContainer[] = [];
+  /** Every run's result, in order. */
+  readonly runs: ShimRun[] = [];
+
+  constructor(
+    private readonly images: string[],
+    private readonly networks: string[],
+    private readonly execute: (spec: ShimContainer) => Promise<ShimRun>,
+  ) {}
+
+  listen(socketPath: string): Promise<void> {
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((error: unknown) => send(res, 500, { message: String(error) }));
+    });
+    return new Promise((resolve) => this.server!.listen(socketPath, resolve));
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? "/", "http://docker");
+    const path = url.pathname.replace(/^\/v[\d.]+/, "");
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, any>) : {};
+
+    if (req.method === "POST" && path === "/containers/create") {
+      const spec: ShimContainer = {
+        image: body.Image,
+        network: body.HostConfig?.NetworkMode,
+        cmd: body.Cmd ?? [],
+        env: body.Env ?? [],
+      };
+      if (!this.images.includes(spec.image)) return send(res, 404, { message: `No such image: ${spec.image}` });
+      if (!this.networks.includes(spec.network))
+        return send(res, 404, { message: `network ${spec.network} not found` });
+      const id = randomBytes(16).toString("hex");
+      this.containers.set(id, { spec });
+      this.created.push(spec);
+      return send(res, 201, { Id: id, Warnings: [] });
+    }
+    const match = /^\/containers\/([0-9a-f]+)(?:\/(start|wait|logs))?$/.exec(path);
+    const entry = match ? this.containers.get(match[1]) : undefined;
+    if (!match || !entry) return send(res, 404, { message: `no such container or route: ${req.method} ${path}` });
+    const [, id, verb] = match;
+    if (req.method === "POST" && verb === "start") {
+      entry.run ??= this.execute(entry.spec).then((run) => {
+        this.runs.push(run);
+        return run;
+      });
+      res.writeHead(204).end();
+    } else if (req.method === "POST" && verb === "wait") {
+      if (!entry.run) return send(res, 409, { message: "container not started" });
+      send(res, 200, { StatusCode: (await entry.run).exitCode });
+    } else if (req.method === "GET" && verb === "logs") {
+      const run = entry.run ? await entry.run : { stdout: "", stderr: "", exitCode: 0 };
+      res.writeHead(200, { "content-type": "application/vnd.docker.raw-stream" });
+      res.end(Buffer.concat([frame(1, run.stdout), frame(2, run.stderr)]));
+    } else if (req.method === "DELETE" && !verb) {
+      if (entry.run) await entry.run;
+      this.containers.delete(id);
+      res.writeHead(204).end();
+    } else {
+      send(res, 404, { message: `unsupported: ${req.method} ${path}` });
+    }
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown) {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+}
