@@ -63,7 +63,9 @@ export class Users extends pulumi.ComponentResource {
         password: this.adminPassword,
         admin: true,
       },
-      child,
+      // Pulumi does not hand a component's dependsOn down to its children: the jobs need Synapse
+      // (and its image) to exist, so the admin waits for them and every other user waits for the admin.
+      { ...child, dependsOn: opts?.dependsOn },
     );
 
     const passwords: Record<string, pulumi.Output<string>> = {};
