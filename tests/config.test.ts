@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
+import { renderConfigTable, withConfigTable } from "../config-templates/configReference";
 import {
   CONFIG_KEYS,
   ConfigError,
@@ -289,6 +290,21 @@ describe("helpers", () => {
     const merged = deepMerge({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, e: null });
     expect(merged).toEqual({ a: { b: 1, c: [3] }, d: 1, e: null });
   });
+});
+
+test("the README's configuration reference is the one generated from Pulumi.yaml (npm run docs)", () => {
+  const root = path.join(__dirname, "..");
+  const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
+  const generated = withConfigTable(readme, fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8"));
+  expect(readme).toBe(generated);
+});
+
+test("the reference names every key, with derived defaults and required keys marked", () => {
+  const table = renderConfigTable(fs.readFileSync(path.join(__dirname, "..", "Pulumi.yaml"), "utf8"));
+  for (const key of Object.keys(CONFIG_KEYS)) expect(table).toContain(`| \`${key}\` |`);
+  expect(table).toMatch(/\| `serverName` \| string \| \(required\) \|/);
+  expect(table).toMatch(/\| `matrixHost` \| string \| `matrix.<serverName>` \|/);
+  expect(table).toMatch(/\| `adminCidrs` \| string\[\] \| `\[\]` \|/);
 });
 
 describe("Pulumi.yaml declares exactly the keys the program reads", () => {

@@ -186,7 +186,12 @@ describe("MatrixUser", () => {
     await matrixUserProvider.delete!("@carol:example.org", user);
     expect(jobOf(shim.created.at(-1)!)).toMatchObject({ action: "deactivate", username: "carol" });
     answer = () => reply(USER_JOB_EXIT.unknownUser, { error: "@carol:example.org does not exist" });
+    const warn = jest.spyOn(pulumi.log, "warn").mockImplementation(() => Promise.resolve());
     await expect(matrixUserProvider.delete!("@carol:example.org", user)).resolves.toBeUndefined();
+    expect(warn).toHaveBeenCalledWith(
+      expect.stringMatching(/@carol:example\.org not deactivated \(.*does not exist\)/),
+    );
+    warn.mockRestore();
     answer = () => reply(USER_JOB_EXIT.failed, { error: "deactivating failed (500)" });
     await expect(matrixUserProvider.delete!("@carol:example.org", user)).rejects.toThrow(/deactivating failed/);
   });
