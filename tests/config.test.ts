@@ -322,16 +322,4 @@ describe("Pulumi.yaml declares exactly the keys the program reads", () => {
       expect(declared[key].description.length).toBeGreaterThan(20);
     }
   });
-  test("Pulumi.prod.yaml is accepted", () => {
-    const stack = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.prod.yaml"), "utf8")).config as Record<
-      string,
-      unknown
-    >;
-    const raw = Object.fromEntries(
-      Object.entries(stack)
-        .filter(([k]) => k.startsWith("firmground:"))
-        .map(([k, v]) => [k.slice("firmground:".length), typeof v === "string" ? v : JSON.stringify(v)]),
-    );
-    expect(() => parseSettings(raw)).not.toThrow();
-  });
 });

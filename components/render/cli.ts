@@ -1,0 +1,56 @@
+/**
+ * `npm run render -- --stack prod --out ./rendered`: every file the program would upload, one folder
+ * per container, each secret replaced by a labelled placeholder (`<secret:secrets-turn>`), plus each
+ * container's `container.json`. No Pulumi CLI, no cloud, no Docker (like `helm template`). Secure
+ * config values show as `<secret:config:<key>>`.
+ */
+import { readFileSync, rmSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import * as YAML from "yaml";
+import { PROJECT } from "../config";
+import { PLACEHOLDERS } from "./offline";
+import { renderStack, writeRendered } from "./render";
+
+/** A stack file's `firmground:*` values as Pulumi passes them to the program (text; JSON for lists and objects). */
+export function stackConfig(stackFileText: string): Record<string, string> {
+  const config = (YAML.parse(stackFileText) as { config?: Record<string, unknown> } | null)?.config ?? {};
+  const raw: Record<string, string> = {};
+  for (const [fullKey, value] of Object.entries(config)) {
+    if (!fullKey.startsWith(`${PROJECT}:`)) continue;
+    const key = fullKey.slice(PROJECT.length + 1);
+    const secure = typeof value === "object" && value !== null && "secure" in value;
+    raw[key] = secure ? `<secret:config:${key}>` : typeof value === "string" ? value : JSON.stringify(value);
+  }
+  return raw;
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      stack: { type: "string" },
+      out: { type: "string", default: "rendered" },
+      root: { type: "string", default: "." },
+    },
+  });
+  if (!values.stack)
+    throw new Error("usage: npm run render -- --stack <name> [--out <dir>]  (reads Pulumi.<name>.yaml)");
+  const root = resolve(values.root);
+  const stackFile = join(root, `Pulumi.${values.stack}.yaml`);
+  const config = stackConfig(readFileSync(stackFile, "utf8"));
+  const { containers } = await renderStack(config, PLACEHOLDERS);
+  const out = resolve(values.out);
+  rmSync(out, { recursive: true, force: true });
+  const files = writeRendered(out, containers);
+  console.log(
+    `${relative(process.cwd(), stackFile)} → ${files.length} files for ${Object.keys(containers).length} containers in ${relative(process.cwd(), out) || "."}/`,
+  );
+  for (const file of files) console.log(`  ${relative(out, file)}`);
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  });
+}
