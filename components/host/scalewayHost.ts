@@ -64,6 +64,9 @@ export function inboundRules(args: Pick<ScalewayHostArgs, "adminCidrs" | "turnRe
   ];
 }
 
+/** Tag on a data volume that `pulumi destroy` keeps. */
+export const RETAINED_TAG = "retained-on-destroy";
+
 /** Directories on the data volume, owned by the user of the image that writes them. */
 export const DATA_VOLUME_DIRS = [
   { path: DATA_DIRS.postgres, owner: "0", mode: "0700" },
@@ -114,7 +117,13 @@ export class ScalewayHost extends pulumi.ComponentResource {
 
     const dataVolume = new scaleway.block.Volume(
       `${name}-data`,
-      { sizeInGb: args.dataVolumeSizeGb, iops: 5000 },
+      {
+        sizeInGb: args.dataVolumeSizeGb,
+        iops: 5000,
+        // The tag tells the operator (and the policy pack, which cannot see resource options) what
+        // `pulumi destroy` will do with this volume.
+        tags: ["firmground", (args.retainDataOnDestroy ?? true) ? RETAINED_TAG : "deleted-on-destroy"],
+      },
       { ...child, retainOnDelete: args.retainDataOnDestroy ?? true },
     );
 
