@@ -72,7 +72,7 @@ export = async () => {
   const memoryMb = await sizeFor(settings);
   const hostnames = publicHostnames(settings);
 
-  const secrets = new Secrets("secrets", {});
+  const secrets = new Secrets("secrets", settings.restoreSecrets ? { restore: settings.restoreSecrets } : {});
 
   const host = new ScalewayHost("host", {
     instanceType: settings.instanceType,
@@ -82,6 +82,7 @@ export = async () => {
     adminCidrs: settings.adminCidrs,
     sshPublicKeys: settings.sshPublicKeys,
     turnRelayPorts: settings.turnRelayPorts,
+    ...(settings.dataVolumeId ? { existingDataVolumeId: settings.dataVolumeId } : {}),
   });
 
   new DnsRecords("dns", { dnsZone: settings.dnsZone, hostnames, ipv4: host.ipv4, ipv6: host.ipv6 });
@@ -107,6 +108,8 @@ export = async () => {
       .all([host.dockerHost, host.dockerCaCertPem, host.dockerClientCertPem, host.dockerClientKeyPem])
       .apply(([dockerHost, ca, cert, key]) => ({ host: dockerHost, tls: { ca, cert, key } })),
   );
+  // A re-deploy over a retained volume reuses the admin password its database holds.
+  const adminPassword = settings.adminPassword ?? settings.restoreSecrets?.adminPassword;
   const users = new Users(
     "users",
     {
@@ -116,7 +119,7 @@ export = async () => {
       serverName: settings.serverName,
       registrationSharedSecret: secrets.registrationSharedSecret,
       adminUser: settings.adminUser,
-      ...(settings.adminPassword !== undefined ? { adminPassword: settings.adminPassword } : {}),
+      ...(adminPassword !== undefined ? { adminPassword } : {}),
       users: settings.users,
     },
     // Accounts live in Synapse's database: create them once both run.
@@ -139,6 +142,12 @@ export = async () => {
       ca: host.dockerCaCertPem,
       cert: host.dockerClientCertPem,
       key: host.dockerClientKeyPem,
+    }),
+    // Save it before `pulumi destroy` when the data volume is kept (see the README).
+    restoreSecrets: pulumi.secret({
+      signingKey: secrets.signingKey,
+      postgresPassword: secrets.postgresPassword,
+      adminPassword: users.adminPassword,
     }),
     adminUser: users.adminUserId,
     adminPassword: users.adminPassword,

@@ -99,6 +99,20 @@ export interface Settings {
   /** Whether the synapse-admin web UI runs (at adminHost, admin sources only). */
   adminUi: boolean;
   adminHost: string;
+  /** A retained data volume to attach (`<zone>/<uuid>`) instead of creating one. */
+  dataVolumeId?: string;
+  /** Secrets of an earlier deploy to reuse over its retained volume. */
+  restoreSecrets?: RestoreSecrets;
+}
+
+/** What a re-deploy over a retained volume must reuse: the `restoreSecrets` output of the old stack. */
+export interface RestoreSecrets {
+  /** Synapse's signing key file (`ed25519 a_… <seed>`): the server's federation identity. */
+  signingKey?: string;
+  /** The synapse role's password, set in the retained database at its creation. */
+  postgresPassword?: string;
+  /** The first admin's password, whose account the retained database holds. */
+  adminPassword?: string;
 }
 
 /** One managed user. */
@@ -155,6 +169,8 @@ export const CONFIG_KEYS: Record<string, { type: ConfigKeyType; default?: unknow
   users: { type: "array", default: [] },
   adminUi: { type: "boolean", default: true },
   adminHost: { type: "string" },
+  dataVolumeId: { type: "string" },
+  restoreSecrets: { type: "string" },
 };
 
 /** A refused configuration. Pulumi prints a RunError's message without a stack trace. */
@@ -403,6 +419,15 @@ export function parseSettings(raw: Record<string, string | undefined>): Settings
     bad("adminPassword", "[secret]", `at least ${MIN_PASSWORD_LENGTH} characters (or unset it to have one generated)`);
   }
   const users = parseUsers(decoded.users, adminUser, bad);
+  const dataVolumeId = decoded.dataVolumeId as string | undefined;
+  if (dataVolumeId !== undefined && !VOLUME_ID.test(dataVolumeId)) {
+    bad(
+      "dataVolumeId",
+      dataVolumeId,
+      "expected a Scaleway volume id <zone>/<uuid>, like fr-par-2/6f0e2d3c-…, as the dataVolumeId output shows it",
+    );
+  }
+  const restoreSecrets = parseRestoreSecrets(decoded.restoreSecrets as string | undefined, bad);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -429,7 +454,46 @@ export function parseSettings(raw: Record<string, string | undefined>): Settings
     users,
     adminUi: decoded.adminUi as boolean,
     adminHost,
+    ...(dataVolumeId !== undefined ? { dataVolumeId } : {}),
+    ...(restoreSecrets ? { restoreSecrets } : {}),
   };
+}
+
+const VOLUME_ID = /^[a-z]{2}-[a-z]{3}-\d\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Synapse's signing key file: algorithm, key id, unpadded base64 of a 32-byte seed. */
+const SIGNING_KEY = /^ed25519 a_[A-Za-z0-9_]+ [A-Za-z0-9+/]{43}\n?$/;
+
+function parseRestoreSecrets(text: string | undefined, bad: Complain): RestoreSecrets | undefined {
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  const allowed = "the JSON of the old stack's restoreSecrets output: {signingKey, postgresPassword, adminPassword}";
+  if (!isPlainObject(value)) return void bad("restoreSecrets", "[secret]", allowed);
+  unknownKeys("restoreSecrets", value, ["signingKey", "postgresPassword", "adminPassword"], (key, _v, why) =>
+    bad(key, "[secret]", why),
+  );
+  const { signingKey, postgresPassword, adminPassword } = value;
+  if (signingKey !== undefined && (typeof signingKey !== "string" || !SIGNING_KEY.test(signingKey))) {
+    bad(
+      "restoreSecrets.signingKey",
+      "[secret]",
+      "expected Synapse's signing key file: ed25519 a_<id> <43 base64 characters>",
+    );
+  }
+  if (postgresPassword !== undefined && (typeof postgresPassword !== "string" || postgresPassword.length === 0)) {
+    bad("restoreSecrets.postgresPassword", "[secret]", "expected the old stack's non-empty PostgreSQL password");
+  }
+  if (
+    adminPassword !== undefined &&
+    (typeof adminPassword !== "string" || adminPassword.length < MIN_PASSWORD_LENGTH)
+  ) {
+    bad("restoreSecrets.adminPassword", "[secret]", `at least ${MIN_PASSWORD_LENGTH} characters`);
+  }
+  return value;
 }
 
 const LOCALPART_RULE = "expected a Matrix localpart: 1-64 of a-z 0-9 . _ = - / + (no upper case, no @ or :)";

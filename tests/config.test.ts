@@ -215,6 +215,26 @@ describe("parseSettings refuses bad input, naming the key, the value and what is
       /users\[0\]\.admin = "yes": expected true or false/,
     ],
     [
+      "bad volume id",
+      { ...base, dataVolumeId: "6f0e2d3c" },
+      /dataVolumeId = "6f0e2d3c": expected a Scaleway volume id <zone>\/<uuid>/,
+    ],
+    [
+      "restoreSecrets not JSON",
+      { ...base, restoreSecrets: "ed25519 a_x y" },
+      /restoreSecrets = "\[secret\]": the JSON of the old stack's restoreSecrets output/,
+    ],
+    [
+      "restoreSecrets with a bad key",
+      { ...base, restoreSecrets: '{"signingKey": "rsa x"}' },
+      /restoreSecrets\.signingKey = "\[secret\]": expected Synapse's signing key file/,
+    ],
+    [
+      "restoreSecrets with an unknown field",
+      { ...base, restoreSecrets: '{"macaroon": "x"}' },
+      /restoreSecrets\.macaroon = "\[secret\]": unknown key/,
+    ],
+    [
       "user password too short",
       { ...base, users: '[{"name": "bob", "password": "pw"}]' },
       /users\[0\]\.password = "\[secret\]": at least 12/,

@@ -7,6 +7,8 @@ import * as YAML from "yaml";
 import {
   BASE_CONFIG,
   IPV4,
+  MARKED_VALUES,
+  RecordingMocks,
   IPV6,
   runProgram,
   secretValue,
@@ -312,6 +314,37 @@ describe("options change only what they should", () => {
     const { mocks, error } = await runProgram({ ...BASE_CONFIG, retainDataOnDestroy: "false" });
     expect(error).toBeUndefined();
     expect(mocks.of("scaleway:block/volume:Volume")).toHaveLength(1);
+  });
+});
+
+describe("re-deploying over a retained volume", () => {
+  test("the restoreSecrets output of one deploy, given back with its volume, keeps the volume, key, database password and admin", async () => {
+    const first = await runProgram(BASE_CONFIG);
+    expect(first.error).toBeUndefined();
+    const saved = (await valueOf(first.outputs!.restoreSecrets)) as Record<string, string>;
+    expect(await pulumi.isSecret(first.outputs!.restoreSecrets)).toBe(true);
+    const volumeId = await valueOf(first.outputs!.dataVolumeId);
+
+    // A new stack (new random values) told to reuse them.
+    const second = await runProgram(
+      { ...BASE_CONFIG, dataVolumeId: String(volumeId), restoreSecrets: JSON.stringify(saved) },
+      new RecordingMocks({ ...MARKED_VALUES, password: (name) => `OTHER-${name}-0123456789` }),
+    );
+    expect(second.error).toBeUndefined();
+    const { mocks } = second;
+    expect(mocks.of("scaleway:block/volume:Volume")).toEqual([]);
+    expect(mocks.of("random:index/randomBytes:RandomBytes")).toEqual([]);
+    const server = mocks.of("scaleway:instance/server:Server")[0];
+    expect(unwrap(server.inputs.additionalVolumeIds)).toEqual([volumeId]);
+    const byName = containers(mocks.resources);
+    expect(uploadOf(byName.synapse, "/secrets/signing.key")).toBe(saved.signingKey);
+    expect(uploadOf(byName.synapse, "/secrets/pgpass")).toContain(`:${saved.postgresPassword}`);
+    expect(uploadOf(byName.postgres, "/run/secrets/postgres-password")).toBe(saved.postgresPassword);
+    const admin = mocks.of("pulumi-nodejs:dynamic:Resource").find((r) => r.name === "users-admin")!;
+    expect(unwrap(admin.inputs.password)).toBe(saved.adminPassword);
+    expect(await valueOf(second.outputs!.signingKeyId)).toBe(await valueOf(first.outputs!.signingKeyId));
+    // Everything else is new, as it may be.
+    expect(uploadOf(byName.synapse, "/secrets/macaroon_secret_key")).toBe("OTHER-secrets-macaroon-0123456789");
   });
 });
 

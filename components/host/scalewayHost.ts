@@ -24,6 +24,11 @@ export interface ScalewayHostArgs {
   sshPublicKeys: string[];
   /** UDP ports coturn relays media on; opened in the security group. Can change at any time. */
   turnRelayPorts: PortRange;
+  /**
+   * A data volume kept from an earlier deploy (`<zone>/<uuid>`), attached instead of creating one. It
+   * is not managed by this stack: destroy never deletes it. Default: a new volume.
+   */
+  existingDataVolumeId?: string;
 }
 
 interface Rule {
@@ -115,17 +120,19 @@ export class ScalewayHost extends pulumi.ComponentResource {
       child,
     );
 
-    const dataVolume = new scaleway.block.Volume(
-      `${name}-data`,
-      {
-        sizeInGb: args.dataVolumeSizeGb,
-        iops: 5000,
-        // The tag tells the operator (and the policy pack, which cannot see resource options) what
-        // `pulumi destroy` will do with this volume.
-        tags: ["firmground", (args.retainDataOnDestroy ?? true) ? RETAINED_TAG : "deleted-on-destroy"],
-      },
-      { ...child, retainOnDelete: args.retainDataOnDestroy ?? true },
-    );
+    const dataVolume = args.existingDataVolumeId
+      ? { id: pulumi.output(args.existingDataVolumeId) }
+      : new scaleway.block.Volume(
+          `${name}-data`,
+          {
+            sizeInGb: args.dataVolumeSizeGb,
+            iops: 5000,
+            // The tag tells the operator (and the policy pack, which cannot see resource options) what
+            // `pulumi destroy` will do with this volume.
+            tags: ["firmground", (args.retainDataOnDestroy ?? true) ? RETAINED_TAG : "deleted-on-destroy"],
+          },
+          { ...child, retainOnDelete: args.retainDataOnDestroy ?? true },
+        );
 
     const dockerTls = new DockerTls(`${name}-docker-tls`, { serverIp: ipv4.address }, child);
 

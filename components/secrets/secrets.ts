@@ -3,8 +3,13 @@ import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import { renderSigningKey } from "../../config-templates/synapse";
 
-/** Nothing to choose: every secret is generated. */
-export type SecretsArgs = Record<string, never>;
+export interface SecretsArgs {
+  /**
+   * Secrets of an earlier deploy to reuse instead of generating (a re-deploy over its retained volume):
+   * the signing key (federation identity) and the database password. Default: all generated.
+   */
+  restore?: { signingKey?: string; postgresPassword?: string };
+}
 
 /**
  * Every secret the stack needs, generated once and stable across updates (Pulumi keeps them,
@@ -29,7 +34,7 @@ export class Secrets extends pulumi.ComponentResource {
   public readonly fallbackCertPem: pulumi.Output<string>;
   public readonly fallbackKeyPem: pulumi.Output<string>;
 
-  constructor(name: string, _args: SecretsArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, args: SecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("firmground:secrets:Secrets", name, {}, opts);
     const child = { parent: this };
     const password = (id: string, length: number) =>
@@ -39,12 +44,20 @@ export class Secrets extends pulumi.ComponentResource {
     this.registrationSharedSecret = password("registration", 64);
     this.formSecret = password("form", 64);
     this.turnSharedSecret = password("turn", 64);
-    this.postgresPassword = password("postgres", 48);
+    const restore = args.restore ?? {};
+    this.postgresPassword =
+      restore.postgresPassword !== undefined ? pulumi.secret(restore.postgresPassword) : password("postgres", 48);
 
-    const keyId = new random.RandomString(`${name}-signing-key-id`, { length: 4, special: false }, child).result;
-    const seed = new random.RandomBytes(`${name}-signing-key`, { length: 32 }, child).base64;
-    this.signingKeyId = pulumi.interpolate`ed25519:a_${keyId}`;
-    this.signingKey = pulumi.secret(pulumi.all([keyId, seed]).apply(([id, s]) => renderSigningKey(`a_${id}`, s)));
+    if (restore.signingKey !== undefined) {
+      const restored = restore.signingKey.trim();
+      this.signingKeyId = pulumi.output(`ed25519:${restored.split(" ")[1]}`);
+      this.signingKey = pulumi.secret(`${restored}\n`);
+    } else {
+      const keyId = new random.RandomString(`${name}-signing-key-id`, { length: 4, special: false }, child).result;
+      const seed = new random.RandomBytes(`${name}-signing-key`, { length: 32 }, child).base64;
+      this.signingKeyId = pulumi.interpolate`ed25519:a_${keyId}`;
+      this.signingKey = pulumi.secret(pulumi.all([keyId, seed]).apply(([id, s]) => renderSigningKey(`a_${id}`, s)));
+    }
 
     const fallbackKey = new tls.PrivateKey(`${name}-fallback-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, child);
     const fallbackCert = new tls.SelfSignedCert(
