@@ -14,15 +14,18 @@ import {
   parseSettings,
   PROJECT,
   readRawConfig,
+  type Service,
   type Settings,
 } from "./components/config";
 import { DnsRecords } from "./components/dns/records";
 import { ScalewayHost } from "./components/host/scalewayHost";
 import { Secrets } from "./components/secrets/secrets";
+import { LocalCa } from "./components/secrets/localCa";
+import type { DockerConnection } from "./components/users/dockerApi";
 import { Users } from "./components/users/users";
 import { MatrixServices, publicHostnames } from "./components/services/matrixServices";
 import { MAX_RAM_FRACTION, memoryLimitsMb, totalMb } from "./config-templates/sizing";
-import { wellKnownClient, wellKnownServer } from "./config-templates/web";
+import { httpsOrigin, wellKnownClient, wellKnownServer } from "./config-templates/web";
 
 /** Looks the instance type up at Scaleway and derives the containers' memory limits from its RAM. */
 async function sizeFor(settings: Settings) {
@@ -67,53 +70,27 @@ function nextSteps(settings: Settings, ip: string): string {
   ].join("\n");
 }
 
-export = async () => {
-  const settings = parseSettings(readRawConfig());
-  const memoryMb = await sizeFor(settings);
-  const hostnames = publicHostnames(settings);
-
+/** The parts every target shares: secrets, the services on `provider`, the users, and their outputs. */
+function servicesAndUsers(
+  settings: Settings,
+  target: {
+    provider: docker.Provider;
+    connection: pulumi.Input<DockerConnection>;
+    publicIpv4: pulumi.Input<string>;
+    dataRoot: string;
+    memoryMb: Record<Service, number>;
+    local?: { certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> };
+  },
+) {
   const secrets = new Secrets("secrets", settings.restoreSecrets ? { restore: settings.restoreSecrets } : {});
+  const services = new MatrixServices("matrix", { settings, secrets, ...target });
 
-  const host = new ScalewayHost("host", {
-    instanceType: settings.instanceType,
-    imageLabel: settings.imageLabel,
-    dataVolumeSizeGb: settings.dataVolumeSizeGb,
-    retainDataOnDestroy: settings.retainDataOnDestroy,
-    adminCidrs: settings.adminCidrs,
-    sshPublicKeys: settings.sshPublicKeys,
-    turnRelayPorts: settings.turnRelayPorts,
-    ...(settings.dataVolumeId ? { existingDataVolumeId: settings.dataVolumeId } : {}),
-  });
-
-  new DnsRecords("dns", { dnsZone: settings.dnsZone, hostnames, ipv4: host.ipv4, ipv6: host.ipv6 });
-
-  const provider = new docker.Provider("docker", {
-    host: host.dockerHost,
-    caMaterial: host.dockerCaCertPem,
-    certMaterial: host.dockerClientCertPem,
-    keyMaterial: host.dockerClientKeyPem,
-  });
-
-  const services = new MatrixServices("matrix", {
-    settings,
-    secrets,
-    provider,
-    publicIpv4: host.ipv4,
-    dataRoot: host.dataRoot,
-    memoryMb,
-  });
-
-  const connection = pulumi.secret(
-    pulumi
-      .all([host.dockerHost, host.dockerCaCertPem, host.dockerClientCertPem, host.dockerClientKeyPem])
-      .apply(([dockerHost, ca, cert, key]) => ({ host: dockerHost, tls: { ca, cert, key } })),
-  );
   // A re-deploy over a retained volume reuses the admin password its database holds.
   const adminPassword = settings.adminPassword ?? settings.restoreSecrets?.adminPassword;
   const users = new Users(
     "users",
     {
-      connection,
+      connection: target.connection,
       image: settings.images.synapse,
       network: services.networkName,
       serverName: settings.serverName,
@@ -126,23 +103,15 @@ export = async () => {
     { dependsOn: [services.synapse.container, services.postgres.container] },
   );
 
+  const origin = (host: string) => httpsOrigin(host, settings.httpsPort);
   return {
-    homeserverUrl: `https://${settings.matrixHost}`,
-    elementUrl: `https://${settings.elementHost}`,
-    serverIp: host.ipv4,
-    serverIpv6: host.ipv6,
-    wellKnownServer: wellKnownServer(settings.matrixHost),
-    wellKnownClient: wellKnownClient(settings.matrixHost),
+    homeserverUrl: origin(settings.matrixHost),
+    elementUrl: origin(settings.elementHost),
+    wellKnownServer: wellKnownServer(settings.matrixHost, settings.httpsPort),
+    wellKnownClient: wellKnownClient(settings.matrixHost, settings.httpsPort),
     homeserverYaml: services.synapse.homeserverYaml,
     signingKeyId: secrets.signingKeyId,
-    dataVolumeId: host.dataVolumeId,
-    memoryLimitsMb: memoryMb,
-    dockerHost: host.dockerHost,
-    dockerTls: pulumi.secret({
-      ca: host.dockerCaCertPem,
-      cert: host.dockerClientCertPem,
-      key: host.dockerClientKeyPem,
-    }),
+    memoryLimitsMb: target.memoryMb,
     // Save it before `pulumi destroy` when the data volume is kept (see the README).
     restoreSecrets: pulumi.secret({
       signingKey: secrets.signingKey,
@@ -152,28 +121,118 @@ export = async () => {
     adminUser: users.adminUserId,
     adminPassword: users.adminPassword,
     userPasswords: users.passwords,
-    ...(settings.adminUi ? { adminUiUrl: `https://${settings.adminHost}` } : {}),
+    ...(settings.adminUi ? { adminUiUrl: origin(settings.adminHost) } : {}),
     // What `npm run user` needs to run a user job on the host (a secret: it holds keys).
     userAdmin: pulumi.secret(
       pulumi
         .all([
-          connection,
+          target.connection,
           services.networkName,
           secrets.registrationSharedSecret,
           users.adminPassword,
           users.adminAccessToken,
         ])
-        .apply(([dockerConnection, network, sharedSecret, adminPassword, adminToken]) => ({
+        .apply(([dockerConnection, network, sharedSecret, password, adminToken]) => ({
           connection: dockerConnection,
           image: settings.images.synapse,
           network,
           serverName: settings.serverName,
           sharedSecret,
           adminUser: settings.adminUser,
-          adminPassword,
+          adminPassword: password,
           ...(adminToken ? { adminToken } : {}),
         })),
     ),
+  };
+}
+
+/** The production target: a Scaleway instance, its DNS records, Let's Encrypt. */
+async function deployToScaleway(settings: Settings) {
+  const memoryMb = await sizeFor(settings);
+  const host = new ScalewayHost("host", {
+    instanceType: settings.instanceType,
+    imageLabel: settings.imageLabel,
+    dataVolumeSizeGb: settings.dataVolumeSizeGb,
+    retainDataOnDestroy: settings.retainDataOnDestroy,
+    adminCidrs: settings.adminCidrs,
+    sshPublicKeys: settings.sshPublicKeys,
+    turnRelayPorts: settings.turnRelayPorts,
+    ...(settings.dataVolumeId ? { existingDataVolumeId: settings.dataVolumeId } : {}),
+  });
+  new DnsRecords("dns", {
+    dnsZone: settings.dnsZone,
+    hostnames: publicHostnames(settings),
+    ipv4: host.ipv4,
+    ipv6: host.ipv6,
+  });
+
+  const provider = new docker.Provider("docker", {
+    host: host.dockerHost,
+    caMaterial: host.dockerCaCertPem,
+    certMaterial: host.dockerClientCertPem,
+    keyMaterial: host.dockerClientKeyPem,
+  });
+  const connection = pulumi.secret(
+    pulumi
+      .all([host.dockerHost, host.dockerCaCertPem, host.dockerClientCertPem, host.dockerClientKeyPem])
+      .apply(([dockerHost, ca, cert, key]) => ({ host: dockerHost, tls: { ca, cert, key } })),
+  );
+  const shared = servicesAndUsers(settings, {
+    provider,
+    connection,
+    publicIpv4: host.ipv4,
+    dataRoot: host.dataRoot,
+    memoryMb,
+  });
+
+  return {
+    ...shared,
+    serverIp: host.ipv4,
+    serverIpv6: host.ipv6,
+    dataVolumeId: host.dataVolumeId,
+    dockerHost: host.dockerHost,
+    dockerTls: pulumi.secret({
+      ca: host.dockerCaCertPem,
+      cert: host.dockerClientCertPem,
+      key: host.dockerClientKeyPem,
+    }),
     nextSteps: host.ipv4.apply((ip) => nextSteps(settings, ip)),
   };
+}
+
+/** RAM the local target sizes its containers for (as the default instance type). */
+const LOCAL_RAM_BYTES = 4 * 1024 ** 3;
+
+/**
+ * The try-it-anywhere target: the same services on the local Docker daemon (DOCKER_HOST or the default
+ * socket), certificates from a local CA, HAProxy on non-privileged ports, no Scaleway resource at all.
+ */
+function deployToDocker(settings: Settings) {
+  const ca = new LocalCa("local-ca", { hostnames: publicHostnames(settings) });
+  const dockerHost = process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
+  const provider = new docker.Provider("docker", { host: dockerHost });
+  const shared = servicesAndUsers(settings, {
+    provider,
+    connection: { host: dockerHost },
+    publicIpv4: "127.0.0.1",
+    dataRoot: settings.localDataDir,
+    memoryMb: memoryLimitsMb(LOCAL_RAM_BYTES),
+    local: { certPem: ca.certPem, keyPem: ca.keyPem },
+  });
+  return {
+    ...shared,
+    localCaCertPem: ca.caCertPem,
+    nextSteps: [
+      `1. Point the names at this machine, e.g. in /etc/hosts: 127.0.0.1 ${publicHostnames(settings).join(" ")}`,
+      `   (names under .localhost usually resolve to 127.0.0.1 already).`,
+      `2. Trust the local CA: pulumi stack output localCaCertPem > firmground-local-ca.pem`,
+      `3. Sign in at ${httpsOrigin(settings.elementHost, settings.httpsPort)} as @${settings.adminUser}:${settings.serverName}`,
+      `   (pulumi stack output --show-secrets adminPassword).`,
+    ].join("\n"),
+  };
+}
+
+export = async () => {
+  const settings = parseSettings(readRawConfig());
+  return settings.target === "docker" ? deployToDocker(settings) : deployToScaleway(settings);
 };

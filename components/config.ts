@@ -99,11 +99,23 @@ export interface Settings {
   /** Whether the synapse-admin web UI runs (at adminHost, admin sources only). */
   adminUi: boolean;
   adminHost: string;
+  /** Where the stack runs: a Scaleway instance, or the local Docker daemon (try-it-anywhere). */
+  target: Target;
+  /** Public HTTPS port: 443, or LOCAL_PORTS.https on the local target. */
+  httpsPort: number;
+  /** Local target: the daemon's directory for persistent data. */
+  localDataDir: string;
   /** A retained data volume to attach (`<zone>/<uuid>`) instead of creating one. */
   dataVolumeId?: string;
   /** Secrets of an earlier deploy to reuse over its retained volume. */
   restoreSecrets?: RestoreSecrets;
 }
+
+export const TARGETS = ["scaleway", "docker"] as const;
+export type Target = (typeof TARGETS)[number];
+
+/** Host ports HAProxy publishes on the local target (non-privileged), by container port. */
+export const LOCAL_PORTS = { http: 8080, https: 8443, federation: 8448 } as const;
 
 /** What a re-deploy over a retained volume must reuse: the `restoreSecrets` output of the old stack. */
 export interface RestoreSecrets {
@@ -171,6 +183,8 @@ export const CONFIG_KEYS: Record<string, { type: ConfigKeyType; default?: unknow
   adminHost: { type: "string" },
   dataVolumeId: { type: "string" },
   restoreSecrets: { type: "string" },
+  target: { type: "string", default: "scaleway" },
+  localDataDir: { type: "string", default: "/var/lib/firmground" },
 };
 
 /** A refused configuration. Pulumi prints a RunError's message without a stack trace. */
@@ -349,9 +363,18 @@ export function parseSettings(raw: Record<string, string | undefined>): Settings
     );
   }
 
+  const target = decoded.target as Target;
+  if (!TARGETS.includes(target)) bad("target", target, `one of ${TARGETS.join(", ")}`);
+  const localDataDir = String(decoded.localDataDir);
+  if (!/^\/[\w./-]+$/.test(localDataDir) || localDataDir.split("/").includes("..")) {
+    bad("localDataDir", localDataDir, "expected an absolute path on the Docker host, like /var/lib/firmground");
+  }
+
   let acmeEmail = "";
   const email = decoded.acmeEmail as string | undefined;
-  if (email === undefined)
+  // The local target issues its certificates from its own CA: no ACME account.
+  if (email === undefined && target === "docker") acmeEmail = "";
+  else if (email === undefined)
     bad("acmeEmail", null, "required: the address Let's Encrypt writes to about expiring certificates");
   else if (!EMAIL.test(email)) bad("acmeEmail", email, "expected an e-mail address");
   else acmeEmail = email;
@@ -454,6 +477,9 @@ export function parseSettings(raw: Record<string, string | undefined>): Settings
     users,
     adminUi: decoded.adminUi as boolean,
     adminHost,
+    target,
+    httpsPort: target === "docker" ? LOCAL_PORTS.https : 443,
+    localDataDir,
     ...(dataVolumeId !== undefined ? { dataVolumeId } : {}),
     ...(restoreSecrets ? { restoreSecrets } : {}),
   };

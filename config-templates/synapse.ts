@@ -9,6 +9,7 @@ import * as YAML from "yaml";
 import type { FederationSettings } from "../components/config";
 import { deepMerge } from "../components/config";
 import { HOSTS, PORTS, POSTGRES, SYNAPSE } from "./paths";
+import { httpsOrigin } from "./web";
 
 export interface HomeserverInput {
   serverName: string;
@@ -18,6 +19,8 @@ export interface HomeserverInput {
   federation: FederationSettings;
   /** Largest upload, in bytes; HAProxy's body limit is the same number. */
   maxUploadBytes: number;
+  /** Public HTTPS port (443; 8443 on the local target). */
+  httpsPort?: number;
   /** The user's `synapseExtraConfig`, already checked against the owned keys. */
   extra: Record<string, unknown>;
 }
@@ -27,7 +30,7 @@ export function homeserverDefaults(input: HomeserverInput): Record<string, unkno
   const { serverName, matrixHost, turnHost, federation } = input;
   return {
     server_name: serverName,
-    public_baseurl: `https://${matrixHost}/`,
+    public_baseurl: `${httpsOrigin(matrixHost, input.httpsPort)}/`,
     report_stats: false,
     listeners: [
       {

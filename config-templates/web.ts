@@ -4,14 +4,17 @@
  */
 import { NGINX, PORTS } from "./paths";
 
-/** `/.well-known/matrix/server`: federation goes to the matrix host on 443. */
-export function wellKnownServer(matrixHost: string): Record<string, string> {
-  return { "m.server": `${matrixHost}:443` };
+/** `https://host`, with the port when it is not 443 (the local target publishes 8443). */
+export const httpsOrigin = (host: string, port = 443) => (port === 443 ? `https://${host}` : `https://${host}:${port}`);
+
+/** `/.well-known/matrix/server`: federation goes to the matrix host on the public HTTPS port. */
+export function wellKnownServer(matrixHost: string, port = 443): Record<string, string> {
+  return { "m.server": `${matrixHost}:${port}` };
 }
 
 /** `/.well-known/matrix/client`: where clients find the client-server API. */
-export function wellKnownClient(matrixHost: string): Record<string, unknown> {
-  return { "m.homeserver": { base_url: `https://${matrixHost}` } };
+export function wellKnownClient(matrixHost: string, port = 443): Record<string, unknown> {
+  return { "m.homeserver": { base_url: httpsOrigin(matrixHost, port) } };
 }
 
 export const renderJson = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
@@ -55,21 +58,23 @@ export function renderNginxConf(): string {
 }
 
 /** The admin UI's config.json: locked to this homeserver, no server field to fill in. */
-export function adminUiConfig(matrixHost: string): Record<string, unknown> {
-  return { restrictBaseUrl: `https://${matrixHost}` };
+export function adminUiConfig(matrixHost: string, port = 443): Record<string, unknown> {
+  return { restrictBaseUrl: httpsOrigin(matrixHost, port) };
 }
 
 export interface ElementInput {
   serverName: string;
   matrixHost: string;
   directoryServers: string[];
+  /** Public HTTPS port (443; 8443 on the local target). */
+  httpsPort?: number;
 }
 
 /** Element web's config.json: our homeserver by default, the room directory list, no guests. */
 export function elementConfig(input: ElementInput): Record<string, unknown> {
   return {
     default_server_config: {
-      "m.homeserver": { base_url: `https://${input.matrixHost}`, server_name: input.serverName },
+      "m.homeserver": { base_url: httpsOrigin(input.matrixHost, input.httpsPort), server_name: input.serverName },
     },
     disable_custom_urls: false,
     disable_guests: true,

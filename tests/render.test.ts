@@ -45,10 +45,14 @@ test("renders every container's files with placeholders in place of secrets", as
     expect(read("synapse/config/homeserver.yaml")).toContain("server_name: example.org");
     expect(fs.statSync(path.join(out, "synapse/secrets/macaroon_secret_key")).mode & 0o777).toBe(0o600);
     const described = JSON.parse(read("haproxy/container.json")) as {
-      publishedPorts: number[];
+      publishedPorts: { host: number; container: number }[];
       uploads: { path: string; content?: string }[];
     };
-    expect(described.publishedPorts.sort()).toEqual([443, 80, 8448]);
+    expect(described.publishedPorts.map((p) => `${p.host}->${p.container}`).sort()).toEqual([
+      "443->443",
+      "80->80",
+      "8448->8448",
+    ]);
     expect(described.uploads.every((u) => u.content === undefined)).toBe(true);
   } finally {
     fs.rmSync(out, { recursive: true, force: true });

@@ -36,8 +36,8 @@ export interface ContainerSpec {
   command?: string[];
   env: Record<string, string>;
   mounts: ContainerMount[];
-  /** Host ports published, each to the same container port. */
-  publishedPorts: number[];
+  /** Ports published on the host, each to a container port. */
+  publishedPorts: { host: number; container: number }[];
   hostNetwork: boolean;
   healthcheck: string[];
   shmSizeMb?: number;
@@ -78,11 +78,10 @@ function toSpec(inputs: Record<string, any>, image: string): ContainerSpec {
       containerPath: String(v.containerPath),
       readOnly: Boolean(v.readOnly),
     })),
-    publishedPorts: ((inputs.ports ?? []) as { internal: number; external: number }[]).map((p) => {
-      if (p.internal !== p.external)
-        throw new Error(`${inputs.name}: port ${p.external}→${p.internal} is not supported`);
-      return p.external;
-    }),
+    publishedPorts: ((inputs.ports ?? []) as { internal: number; external: number }[]).map((p) => ({
+      host: p.external,
+      container: p.internal,
+    })),
     hostNetwork: inputs.networkMode === "host",
     healthcheck: inputs.healthcheck?.tests as string[],
     shmSizeMb: inputs.shmSize as number | undefined,

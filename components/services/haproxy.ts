@@ -13,6 +13,8 @@ export interface HaproxyArgs extends ServiceArgs {
   certPath: string;
   /** Docker volume shared with the renewer, holding the master CLI socket. */
   controlVolume: pulumi.Input<string>;
+  /** Host port per published container port. Default: the same numbers (80, 443, 8448). */
+  hostPorts?: Partial<Record<number, number>>;
 }
 
 /** The public ports to publish: HAProxy is the only container that publishes any. */
@@ -41,7 +43,11 @@ export class Haproxy extends pulumi.ComponentResource {
           // The image's entrypoint adds -W (master-worker) and -db; -S opens the master CLI the
           // renewer uses to request a reload.
           command: ["haproxy", "-f", HAPROXY.configFile, "-S", `${HAPROXY.masterSocket},mode,600`],
-          ports: PUBLISHED_PORTS.map((port) => ({ internal: port, external: port, protocol: "tcp" })),
+          ports: PUBLISHED_PORTS.map((port) => ({
+            internal: port,
+            external: args.hostPorts?.[port] ?? port,
+            protocol: "tcp",
+          })),
           volumes: [
             { hostPath: args.certPath, containerPath: HAPROXY.certDir, readOnly: true },
             { volumeName: args.controlVolume, containerPath: HAPROXY.controlDir },

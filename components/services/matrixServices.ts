@@ -1,6 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import type { Service, Settings } from "../config";
+import { LOCAL_PORTS, type Service, type Settings } from "../config";
+import { DATA_VOLUME_DIRS } from "../host/scalewayHost";
 import type { Secrets } from "../secrets/secrets";
 import { DATA_DIRS } from "../../config-templates/paths";
 import { HAPROXY_DEFAULT_REQUESTS_PER_10S } from "../../config-templates/haproxy";
@@ -25,6 +26,23 @@ export interface MatrixServicesArgs {
   dataRoot: string;
   /** Memory limit per container in MiB. Can change at any time. */
   memoryMb: Record<Service, number>;
+  /**
+   * The local target: serve this certificate (from the local CA) instead of obtaining one with ACME,
+   * publish HAProxy on non-privileged host ports, and prepare the data directories, which no host
+   * bootstrap has made. Default: Let's Encrypt, ports 80/443/8448, directories made at first boot.
+   */
+  local?: { certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> };
+}
+
+/** Shell that makes the data directories below `root` with their owners and modes (local target). */
+export function dataDirsScript(root: string): string {
+  return [
+    "set -eu",
+    ...DATA_VOLUME_DIRS.map(
+      (d) =>
+        `mkdir -p ${root}/${d.path} && chown ${d.owner}:${d.owner} ${root}/${d.path} && chmod ${d.mode} ${root}/${d.path}`,
+    ),
+  ].join("\n");
 }
 
 /**
@@ -49,7 +67,8 @@ export class MatrixServices extends pulumi.ComponentResource {
   public readonly haproxy: Haproxy;
   public readonly nginx: Nginx;
   public readonly element: Element;
-  public readonly certificates: Certificates;
+  /** The certificate renewer, except on the local target. */
+  public readonly certificates?: Certificates;
   /** The admin UI, when `adminUi` is on. */
   public readonly adminUi?: AdminUi;
   /** The internal network's name (user jobs join it). */
@@ -65,6 +84,26 @@ export class MatrixServices extends pulumi.ComponentResource {
     this.networkName = network.name;
     const acmeVolume = new docker.Volume(`${name}-acme`, { name: "firmground-acme" }, child);
     const controlVolume = new docker.Volume(`${name}-haproxy-control`, { name: "firmground-haproxy-control" }, child);
+    // The local target has no host bootstrap: a one-shot container makes the data directories, each
+    // owned by the image user that writes it, before any service mounts them.
+    const prepared = args.local
+      ? [
+          new docker.Container(
+            `${name}-data-dirs`,
+            {
+              name: "firmground-data-dirs",
+              image: settings.images.postgres,
+              entrypoints: ["/bin/sh", "-c", dataDirsScript("/data")],
+              volumes: [{ hostPath: args.dataRoot, containerPath: "/data" }],
+              mustRun: false,
+              attach: true,
+              restart: "no",
+            },
+            child,
+          ),
+        ]
+      : [];
+    const afterData = { ...child, dependsOn: prepared };
     const base = (service: Service) => ({
       image: settings.images[service],
       networkName: network.name,
@@ -74,7 +113,7 @@ export class MatrixServices extends pulumi.ComponentResource {
     this.postgres = new Postgres(
       `${name}-postgres`,
       { ...base("postgres"), password: secrets.postgresPassword, dataPath: hostPath(DATA_DIRS.postgres) },
-      child,
+      afterData,
     );
 
     this.synapse = new Synapse(
@@ -87,6 +126,7 @@ export class MatrixServices extends pulumi.ComponentResource {
           turnHost: settings.turnHost,
           federation: settings.federation,
           maxUploadBytes: MAX_UPLOAD_BYTES,
+          httpsPort: settings.httpsPort,
           extra: settings.synapseExtraConfig,
         },
         signingKey: secrets.signingKey,
@@ -108,16 +148,16 @@ export class MatrixServices extends pulumi.ComponentResource {
         externalIp: args.publicIpv4,
         relayPorts: settings.turnRelayPorts,
         sharedSecret: secrets.turnSharedSecret,
-        fallbackCertPem: secrets.fallbackCertPem,
-        fallbackKeyPem: secrets.fallbackKeyPem,
+        fallbackCertPem: args.local?.certPem ?? secrets.fallbackCertPem,
+        fallbackKeyPem: args.local?.keyPem ?? secrets.fallbackKeyPem,
         certPath: hostPath(DATA_DIRS.coturnCerts),
       },
-      child,
+      afterData,
     );
 
     this.nginx = new Nginx(
       `${name}-nginx`,
-      { ...base("nginx"), matrixHost: settings.matrixHost, acmeVolume: acmeVolume.name },
+      { ...base("nginx"), matrixHost: settings.matrixHost, httpsPort: settings.httpsPort, acmeVolume: acmeVolume.name },
       child,
     );
 
@@ -129,6 +169,7 @@ export class MatrixServices extends pulumi.ComponentResource {
           serverName: settings.serverName,
           matrixHost: settings.matrixHost,
           directoryServers: settings.federation.directoryServers,
+          httpsPort: settings.httpsPort,
         },
       },
       child,
@@ -149,35 +190,39 @@ export class MatrixServices extends pulumi.ComponentResource {
           requestsPer10s: HAPROXY_DEFAULT_REQUESTS_PER_10S,
         },
         fallbackPem: pulumi
-          .all([secrets.fallbackCertPem, secrets.fallbackKeyPem])
+          .all([args.local?.certPem ?? secrets.fallbackCertPem, args.local?.keyPem ?? secrets.fallbackKeyPem])
           .apply(([cert, key]) => `${cert.trim()}\n${key.trim()}\n`),
         certPath: hostPath(DATA_DIRS.haproxyCerts),
         controlVolume: controlVolume.name,
+        ...(args.local
+          ? { hostPorts: { 80: LOCAL_PORTS.http, 443: LOCAL_PORTS.https, 8448: LOCAL_PORTS.federation } }
+          : {}),
       },
-      child,
+      afterData,
     );
 
     if (settings.adminUi) {
       this.adminUi = new AdminUi(
         `${name}-admin-ui`,
-        { ...base("synapseAdmin"), matrixHost: settings.matrixHost },
+        { ...base("synapseAdmin"), matrixHost: settings.matrixHost, httpsPort: settings.httpsPort },
         child,
       );
     }
 
-    this.certificates = new Certificates(
-      `${name}-certificates`,
-      {
-        ...base("certbot"),
-        acme: { domains: publicHostnames(settings), email: settings.acmeEmail, acmeServer: settings.acmeServer },
-        letsencryptPath: hostPath(DATA_DIRS.letsencrypt),
-        certsPath: hostPath("certs"),
-        acmeVolume: acmeVolume.name,
-        haproxyControlVolume: controlVolume.name,
-      },
-      // The first challenge goes through HAProxy's port 80 to NGINX.
-      { ...child, dependsOn: [this.haproxy.container, this.nginx.container] },
-    );
+    if (!args.local)
+      this.certificates = new Certificates(
+        `${name}-certificates`,
+        {
+          ...base("certbot"),
+          acme: { domains: publicHostnames(settings), email: settings.acmeEmail, acmeServer: settings.acmeServer },
+          letsencryptPath: hostPath(DATA_DIRS.letsencrypt),
+          certsPath: hostPath("certs"),
+          acmeVolume: acmeVolume.name,
+          haproxyControlVolume: controlVolume.name,
+        },
+        // The first challenge goes through HAProxy's port 80 to NGINX.
+        { ...child, dependsOn: [this.haproxy.container, this.nginx.container] },
+      );
 
     this.registerOutputs({
       homeserverYaml: this.synapse.homeserverYaml,

@@ -15,6 +15,8 @@ import { serviceContainer, upload, type ServiceArgs } from "./container";
 export interface NginxArgs extends ServiceArgs {
   /** The client/federation hostname the .well-known documents point to. */
   matrixHost: string;
+  /** Public HTTPS port, 443 unless on the local target. */
+  httpsPort?: number;
   /** Docker volume holding the ACME challenge files the renewer writes. */
   acmeVolume: pulumi.Input<string>;
 }
@@ -29,8 +31,8 @@ export class Nginx extends pulumi.ComponentResource {
   constructor(name: string, args: NginxArgs, opts?: pulumi.ComponentResourceOptions) {
     super("firmground:services:Nginx", name, {}, opts);
     this.nginxConf = renderNginxConf();
-    this.wellKnownServer = renderJson(wellKnownServer(args.matrixHost));
-    this.wellKnownClient = renderJson(wellKnownClient(args.matrixHost));
+    this.wellKnownServer = renderJson(wellKnownServer(args.matrixHost, args.httpsPort));
+    this.wellKnownClient = renderJson(wellKnownClient(args.matrixHost, args.httpsPort));
     const wellKnown = `${NGINX.wellKnownDir}/.well-known/matrix`;
     this.container = serviceContainer(
       `${name}-container`,
@@ -87,6 +89,8 @@ export class Element extends pulumi.ComponentResource {
 export interface AdminUiArgs extends ServiceArgs {
   /** The homeserver the UI is locked to. Can change at any time. */
   matrixHost: string;
+  /** Public HTTPS port, 443 unless on the local target. */
+  httpsPort?: number;
 }
 
 /** The admin web UI (Ketesa, formerly synapse-admin), locked to this homeserver; HAProxy admits admin sources only. */
@@ -96,7 +100,7 @@ export class AdminUi extends pulumi.ComponentResource {
 
   constructor(name: string, args: AdminUiArgs, opts?: pulumi.ComponentResourceOptions) {
     super("firmground:services:AdminUi", name, {}, opts);
-    this.configJson = renderJson(adminUiConfig(args.matrixHost));
+    this.configJson = renderJson(adminUiConfig(args.matrixHost, args.httpsPort));
     this.container = serviceContainer(
       `${name}-container`,
       this,

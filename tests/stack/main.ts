@@ -236,7 +236,7 @@ class Harness {
     // Tools (curl, iptables, turnutils_uclient) run from the rootfs, resolving as the public side does.
     writeFileSync(inRoot(sandbox.makeRoot("tools"), "/etc/resolv.conf"), `nameserver ${NET.hostPublicIp}\n`);
     const iptables = (...args: string[]) => this.tool("host", ["iptables", "-w", ...args], true);
-    for (const port of this.container("haproxy").publishedPorts) {
+    for (const { host: port, container } of this.container("haproxy").publishedPorts) {
       iptables(
         "-t",
         "nat",
@@ -251,7 +251,7 @@ class Harness {
         "-j",
         "DNAT",
         "--to-destination",
-        `${NET.containers.haproxy}:${port}`,
+        `${NET.containers.haproxy}:${container}`,
       );
     }
     iptables("-t", "nat", "-A", "POSTROUTING", "-s", docker.subnet, "!", "-o", docker.name, "-j", "MASQUERADE");
