@@ -14,7 +14,6 @@ import {
   parseSettings,
   PROJECT,
   readRawConfig,
-  type Service,
   type Settings,
 } from "./components/config";
 import { DnsRecords } from "./components/dns/records";
@@ -24,7 +23,14 @@ import { LocalCa } from "./components/secrets/localCa";
 import type { DockerConnection } from "./components/users/dockerApi";
 import { Users } from "./components/users/users";
 import { MatrixServices, publicHostnames } from "./components/services/matrixServices";
-import { MAX_RAM_FRACTION, memoryLimitsMb, totalMb } from "./config-templates/sizing";
+import {
+  deriveSizing,
+  MAX_RAM_FRACTION,
+  memoryLimitsMb,
+  sizingProblems,
+  totalMb,
+  type Sizing,
+} from "./config-templates/sizing";
 import { httpsOrigin, wellKnownClient, wellKnownServer } from "./config-templates/web";
 
 /** Looks the instance type up at Scaleway and derives the containers' memory limits from its RAM. */
@@ -47,7 +53,15 @@ async function sizeFor(settings: Settings) {
         `the services need ${totalMb(memoryMb)} MiB within ${MAX_RAM_FRACTION * 100} % of RAM (use BASIC2-A2C-4G or larger)`,
     ]);
   }
-  return memoryMb;
+  return checkedSizing(ramBytes, settings);
+}
+
+/** The sizing for `ramBytes` with the config's overrides, refused before any resource when they do not fit. */
+function checkedSizing(ramBytes: number, settings: Settings) {
+  const sizing = deriveSizing(ramBytes, settings.sizing);
+  const problems = sizingProblems(sizing);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return sizing;
 }
 
 function nextSteps(settings: Settings, ip: string): string {
@@ -78,7 +92,7 @@ function servicesAndUsers(
     connection: pulumi.Input<DockerConnection>;
     publicIpv4: pulumi.Input<string>;
     dataRoot: string;
-    memoryMb: Record<Service, number>;
+    sizing: Sizing;
     local?: { certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> };
   },
 ) {
@@ -111,7 +125,7 @@ function servicesAndUsers(
     wellKnownClient: wellKnownClient(settings.matrixHost, settings.httpsPort),
     homeserverYaml: services.synapse.homeserverYaml,
     signingKeyId: secrets.signingKeyId,
-    memoryLimitsMb: target.memoryMb,
+    memoryLimitsMb: target.sizing.memoryMb,
     // Save it before `pulumi destroy` when the data volume is kept (see the README).
     restoreSecrets: pulumi.secret({
       signingKey: secrets.signingKey,
@@ -148,7 +162,7 @@ function servicesAndUsers(
 
 /** The production target: a Scaleway instance, its DNS records, Let's Encrypt. */
 async function deployToScaleway(settings: Settings) {
-  const memoryMb = await sizeFor(settings);
+  const sizing = await sizeFor(settings);
   const host = new ScalewayHost("host", {
     instanceType: settings.instanceType,
     imageLabel: settings.imageLabel,
@@ -182,7 +196,7 @@ async function deployToScaleway(settings: Settings) {
     connection,
     publicIpv4: host.ipv4,
     dataRoot: host.dataRoot,
-    memoryMb,
+    sizing,
   });
 
   return {
@@ -216,7 +230,7 @@ function deployToDocker(settings: Settings) {
     connection: { host: dockerHost },
     publicIpv4: "127.0.0.1",
     dataRoot: settings.localDataDir,
-    memoryMb: memoryLimitsMb(LOCAL_RAM_BYTES),
+    sizing: checkedSizing(LOCAL_RAM_BYTES, settings),
     local: { certPem: ca.certPem, keyPem: ca.keyPem },
   });
   return {

@@ -8,6 +8,7 @@
  */
 import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
+import type { SizingOverrides } from "../config-templates/sizing";
 
 /** The Pulumi project name, and so the config namespace (`firmground:serverName`). */
 export const PROJECT = "firmground";
@@ -105,6 +106,8 @@ export interface Settings {
   httpsPort: number;
   /** Local target: the daemon's directory for persistent data. */
   localDataDir: string;
+  /** Overrides of the memory settings derived from RAM (config-templates/sizing.ts). */
+  sizing: SizingOverrides;
   /** A retained data volume to attach (`<zone>/<uuid>`) instead of creating one. */
   dataVolumeId?: string;
   /** Secrets of an earlier deploy to reuse over its retained volume. */
@@ -185,6 +188,7 @@ export const CONFIG_KEYS: Record<string, { type: ConfigKeyType; default?: unknow
   restoreSecrets: { type: "string" },
   target: { type: "string", default: "scaleway" },
   localDataDir: { type: "string", default: "/var/lib/firmground" },
+  sizing: { type: "object" },
 };
 
 /** A refused configuration. Pulumi prints a RunError's message without a stack trace. */
@@ -450,6 +454,7 @@ export function parseSettings(raw: Record<string, string | undefined>): Settings
       "expected a Scaleway volume id <zone>/<uuid>, like fr-par-2/6f0e2d3c-…, as the dataVolumeId output shows it",
     );
   }
+  const sizing = parseSizing(decoded.sizing, bad);
   const restoreSecrets = parseRestoreSecrets(decoded.restoreSecrets as string | undefined, bad);
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -477,11 +482,69 @@ export function parseSettings(raw: Record<string, string | undefined>): Settings
     users,
     adminUi: decoded.adminUi as boolean,
     adminHost,
+    sizing,
     target,
     httpsPort: target === "docker" ? LOCAL_PORTS.https : 443,
     localDataDir,
     ...(dataVolumeId !== undefined ? { dataVolumeId } : {}),
     ...(restoreSecrets ? { restoreSecrets } : {}),
+  };
+}
+
+const SYNAPSE_TUNING_KEYS = [
+  "cacheFactor",
+  "cacheMaxMb",
+  "cacheTargetMb",
+  "eventCacheK",
+  "presence",
+  "remoteRoomComplexity",
+] as const;
+const POSTGRES_MEMORY_KEYS = [
+  "sharedBuffersMb",
+  "effectiveCacheSizeMb",
+  "workMemMb",
+  "maintenanceWorkMemMb",
+  "walBuffersMb",
+  "maxConnections",
+] as const;
+
+/** Types and ranges of `sizing` overrides; whether they fit the RAM is checked once it is known. */
+function parseSizing(value: unknown, bad: Complain): SizingOverrides {
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) {
+    bad("sizing", value, "expected an object {memoryMb?, synapse?, postgres?}");
+    return {};
+  }
+  unknownKeys("sizing", value, ["memoryMb", "synapse", "postgres"], bad);
+  const section = (key: string, allowed: readonly string[], check: (k: string, v: unknown) => string | undefined) => {
+    const part = value[key];
+    if (part === undefined) return undefined;
+    if (!isPlainObject(part)) {
+      bad(`sizing.${key}`, part, "expected an object");
+      return undefined;
+    }
+    unknownKeys(`sizing.${key}`, part, allowed, bad);
+    for (const [k, v] of Object.entries(part)) {
+      const problem = allowed.includes(k) ? check(k, v) : undefined;
+      if (problem) bad(`sizing.${key}.${k}`, v, problem);
+    }
+    return part;
+  };
+  const wholePositive = (_k: string, v: unknown) =>
+    Number.isInteger(v) && (v as number) > 0 ? undefined : "expected a whole number above 0";
+  const memoryMb = section("memoryMb", SERVICES, wholePositive);
+  const synapse = section("synapse", SYNAPSE_TUNING_KEYS, (k, v) => {
+    if (k === "presence") return typeof v === "boolean" ? undefined : "expected true or false";
+    if (k === "cacheFactor" || k === "remoteRoomComplexity") {
+      return typeof v === "number" && v > 0 && Number.isFinite(v) ? undefined : "expected a number above 0";
+    }
+    return wholePositive(k, v);
+  });
+  const postgres = section("postgres", POSTGRES_MEMORY_KEYS, wholePositive);
+  return {
+    ...(memoryMb ? { memoryMb: memoryMb } : {}),
+    ...(synapse ? { synapse: synapse } : {}),
+    ...(postgres ? { postgres: postgres } : {}),
   };
 }
 

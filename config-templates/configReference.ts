@@ -6,9 +6,36 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as YAML from "yaml";
+import { KNOWN_SERVER_TYPES } from "../components/render/offline";
+import { deriveSizing, totalMb } from "./sizing";
 
 export const START_MARKER = "<!-- config-reference:start (generated from Pulumi.yaml by npm run docs) -->";
 export const END_MARKER = "<!-- config-reference:end -->";
+export const SIZING_START = "<!-- sizing:start (generated from config-templates/sizing.ts by npm run docs) -->";
+export const SIZING_END = "<!-- sizing:end -->";
+
+/** The derived sizing for every BASIC2-A type, as a markdown table. */
+export function renderSizingTable(): string {
+  const rows = Object.entries(KNOWN_SERVER_TYPES)
+    .filter(([name]) => name.startsWith("BASIC2-A"))
+    .map(([name, type]) => {
+      const { memoryMb: m, synapse: s, postgres: p, ramMb } = deriveSizing(type.ram);
+      const others = totalMb(m) - m.synapse - m.postgres;
+      return `| ${name} | ${ramMb / 1024} GiB | ${m.synapse} | ${m.postgres} | ${others} | ${s.cacheFactor} | ${s.cacheMaxMb}/${s.cacheTargetMb} | ${s.eventCacheK}K | ${s.presence ? "on" : "off"} | ${s.remoteRoomComplexity} (~${(s.remoteRoomComplexity * 500).toLocaleString("en")}) | ${p.sharedBuffersMb}/${p.effectiveCacheSizeMb}/${p.workMemMb}/${p.maintenanceWorkMemMb} | ${p.maxConnections} |`;
+    });
+  return [
+    "| Type | RAM | Synapse limit (MiB) | PostgreSQL limit | Others | Cache factor | Cache autotuning max/target (MiB) | Event cache | Presence | Largest remote room: complexity (~members) | PG shared/effective cache/work/maintenance (MiB) | PG connections |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...rows,
+  ].join("\n");
+}
+
+function replaceBetween(text: string, start: string, end: string, body: string): string {
+  const from = text.indexOf(start);
+  const to = text.indexOf(end);
+  if (from < 0 || to < from) throw new Error(`README.md lacks the markers ${start} … ${end}`);
+  return `${text.slice(0, from + start.length)}\n\n${body}\n\n${text.slice(to)}`;
+}
 
 interface DeclaredKey {
   type: string;
@@ -65,11 +92,8 @@ function formatMarkdown(text: string): string {
 
 /** `readme` with the table between the markers replaced, formatted as prettier formats the README. */
 export function withConfigTable(readme: string, pulumiYaml: string): string {
-  const start = readme.indexOf(START_MARKER);
-  const end = readme.indexOf(END_MARKER);
-  if (start < 0 || end < start) throw new Error(`README.md lacks the markers ${START_MARKER} … ${END_MARKER}`);
-  const updated = `${readme.slice(0, start + START_MARKER.length)}\n\n${renderConfigTable(pulumiYaml)}\n\n${readme.slice(end)}`;
-  return formatMarkdown(updated);
+  const withConfig = replaceBetween(readme, START_MARKER, END_MARKER, renderConfigTable(pulumiYaml));
+  return formatMarkdown(replaceBetween(withConfig, SIZING_START, SIZING_END, renderSizingTable()));
 }
 
 if (require.main === module) {

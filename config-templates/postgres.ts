@@ -6,27 +6,41 @@
  */
 import { POSTGRES } from "./paths";
 
-export interface PostgresInput {
-  /** The container's memory limit in MiB; memory settings are derived from it. */
-  memoryLimitMb: number;
+export interface PostgresMemory {
+  sharedBuffersMb: number;
+  effectiveCacheSizeMb: number;
+  workMemMb: number;
+  maintenanceWorkMemMb: number;
+  walBuffersMb: number;
+  maxConnections: number;
 }
 
-/** Memory settings derived from the container's limit (ESS/pgtune style, never wal = shared). */
-export function postgresMemory(memoryLimitMb: number) {
+export interface PostgresInput {
+  /** Memory settings (config-templates/sizing.ts derives them from the container's limit). */
+  memory: PostgresMemory;
+}
+
+/**
+ * Memory settings from the container's limit (pgtune style): shared_buffers a quarter, the page cache
+ * PostgreSQL may count on the rest, WAL buffers fixed and never equal to shared_buffers.
+ */
+export function postgresMemory(memoryLimitMb: number): PostgresMemory {
   const sharedBuffersMb = Math.max(32, Math.floor(memoryLimitMb / 4));
+  // Synapse's pool (cp_max 10) plus headroom for maintenance and the healthcheck.
+  const maxConnections = Math.min(100, Math.max(30, Math.floor(memoryLimitMb / 16)));
   return {
     sharedBuffersMb,
-    effectiveCacheSizeMb: Math.max(64, memoryLimitMb - 128),
-    workMemMb: 4,
+    effectiveCacheSizeMb: Math.max(64, memoryLimitMb - sharedBuffersMb),
+    // Each connection may use it a few times per query: keep the total well inside the limit.
+    workMemMb: Math.max(4, Math.floor(memoryLimitMb / maxConnections / 4)),
     maintenanceWorkMemMb: Math.max(16, Math.floor(memoryLimitMb / 16)),
     walBuffersMb: 16,
-    // Synapse's pool (cp_max 10) plus headroom for maintenance and the healthcheck.
-    maxConnections: Math.min(100, Math.max(30, Math.floor(memoryLimitMb / 16))),
+    maxConnections,
   };
 }
 
 export function renderPostgresqlConf(input: PostgresInput): string {
-  const m = postgresMemory(input.memoryLimitMb);
+  const m = input.memory;
   const settings: Array<[string, string]> = [
     ["listen_addresses", "'*'"],
     ["port", "5432"],

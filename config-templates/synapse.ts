@@ -9,6 +9,7 @@ import * as YAML from "yaml";
 import type { FederationSettings } from "../components/config";
 import { deepMerge } from "../components/config";
 import { HOSTS, PORTS, POSTGRES, SYNAPSE } from "./paths";
+import type { SynapseTuning } from "./sizing";
 import { httpsOrigin } from "./web";
 
 export interface HomeserverInput {
@@ -21,6 +22,8 @@ export interface HomeserverInput {
   maxUploadBytes: number;
   /** Public HTTPS port (443; 8443 on the local target). */
   httpsPort?: number;
+  /** Caches, presence and the remote-room limit, derived from RAM (config-templates/sizing.ts). */
+  tuning: SynapseTuning;
   /** The user's `synapseExtraConfig`, already checked against the owned keys. */
   extra: Record<string, unknown>;
 }
@@ -77,11 +80,26 @@ export function homeserverDefaults(input: HomeserverInput): Record<string, unkno
     turn_shared_secret_path: SYNAPSE.turnSharedSecret,
     turn_user_lifetime: "1h",
     turn_allow_guests: false,
-    // The seed's OOM: one join of a huge federated room. Refuse rooms above this complexity
-    // (state events / 500); admins may still join deliberately.
+    // Memory: caches scaled to Synapse's limit and trimmed by jemalloc-based autotuning.
+    caches: {
+      global_factor: input.tuning.cacheFactor,
+      cache_autotuning: {
+        max_cache_memory_usage: `${input.tuning.cacheMaxMb}M`,
+        target_cache_memory_usage: `${input.tuning.cacheTargetMb}M`,
+        min_cache_ttl: "5m",
+      },
+    },
+    event_cache_size: `${input.tuning.eventCacheK}K`,
+    presence: { enabled: input.tuning.presence },
+    // Housekeeping: rooms everyone left are dropped after 4 weeks; client IPs kept 4 weeks.
+    forget_rooms_on_leave: true,
+    forgotten_room_retention_period: "28d",
+    user_ips_max_age: "28d",
+    // The seed's OOM: one join of a huge federated room. Refuse rooms above the complexity (state
+    // events / 500) whose join fits the memory budget; admins may still join deliberately.
     limit_remote_rooms: {
       enabled: true,
-      complexity: 1.0,
+      complexity: input.tuning.remoteRoomComplexity,
       complexity_error: "This room is too large for this small server to join.",
       admins_can_join: true,
     },

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { renderConfigTable, withConfigTable } from "../config-templates/configReference";
+import { renderConfigTable, renderSizingTable, withConfigTable } from "../config-templates/configReference";
 import {
   CONFIG_KEYS,
   ConfigError,
@@ -312,7 +312,7 @@ describe("helpers", () => {
   });
 });
 
-test("the README's configuration reference is the one generated from Pulumi.yaml (npm run docs)", () => {
+test("the README's configuration reference and sizing table are the ones generated (npm run docs)", () => {
   const root = path.join(__dirname, "..");
   const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
   const generated = withConfigTable(readme, fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8"));
@@ -325,6 +325,20 @@ test("the reference names every key, with derived defaults and required keys mar
   expect(table).toMatch(/\| `serverName` \| string \| \(required\) \|/);
   expect(table).toMatch(/\| `matrixHost` \| string \| `matrix.<serverName>` \|/);
   expect(table).toMatch(/\| `adminCidrs` \| string\[\] \| `\[\]` \|/);
+});
+
+test("the sizing table has one row per BASIC2-A type", () => {
+  const rows = renderSizingTable().split("\n").slice(2);
+  expect(rows.map((r) => r.split("|")[1].trim())).toEqual([
+    "BASIC2-A2C-4G",
+    "BASIC2-A2C-8G",
+    "BASIC2-A4C-8G",
+    "BASIC2-A4C-16G",
+    "BASIC2-A8C-16G",
+    "BASIC2-A8C-32G",
+    "BASIC2-A16C-32G",
+    "BASIC2-A16C-64G",
+  ]);
 });
 
 describe("Pulumi.yaml declares exactly the keys the program reads", () => {

@@ -415,6 +415,16 @@ describe("bad input creates nothing", () => {
       /synapseExtraConfig\.listeners = \[\]: owned by firmground/,
     ],
     ["a missing server name", { serverName: undefined as unknown as string }, /serverName = null: required/],
+    [
+      "sizing overrides that do not fit the RAM",
+      { sizing: '{"memoryMb": {"synapse": 3500}}' },
+      /firmground:sizing\.memoryMb = .*at most 3481 \(85 % of 4096 MiB RAM\)/,
+    ],
+    [
+      "a sizing override of the wrong type",
+      { sizing: '{"synapse": {"presence": "yes"}}' },
+      /sizing\.synapse\.presence = "yes": expected true or false/,
+    ],
   ])("%s", async (_label, change, message) => {
     const config = Object.fromEntries(
       Object.entries({ ...BASE_CONFIG, ...change }).filter(([, v]) => v !== undefined),

@@ -8,7 +8,15 @@ import { renderDeployHook, renderRenewScript } from "../config-templates/certbot
 import { DENIED_PEER_RANGES, renderCoturnRunScript, renderTurnserverConf } from "../config-templates/coturn";
 import { renderHaproxyCfg, type HaproxyInput } from "../config-templates/haproxy";
 import { postgresMemory, renderPgHba, renderPostgresqlConf } from "../config-templates/postgres";
-import { memoryLimitsMb, MAX_RAM_FRACTION, totalMb } from "../config-templates/sizing";
+import {
+  deriveSizing,
+  JOIN_COST_KB_PER_MEMBER,
+  memoryLimitsMb,
+  MAX_RAM_FRACTION,
+  sizingProblems,
+  totalMb,
+} from "../config-templates/sizing";
+import { KNOWN_SERVER_TYPES } from "../components/render/offline";
 import {
   homeserverDefaults,
   renderHomeserverYaml,
@@ -26,6 +34,7 @@ const homeserverInput: HomeserverInput = {
   turnHost: "turn.example.org",
   federation: settings.federation,
   maxUploadBytes: 50 * 1024 * 1024,
+  tuning: deriveSizing(4 * 1024 ** 3).synapse,
   extra: {},
 };
 const proxyInput: HaproxyInput = {
@@ -77,7 +86,21 @@ describe("homeserver.yaml", () => {
   test("safe defaults: no open registration, no stats, big remote rooms refused, TURN wired", () => {
     expect(parsed.enable_registration).toBe(false);
     expect(parsed.report_stats).toBe(false);
-    expect(parsed.limit_remote_rooms).toMatchObject({ enabled: true, complexity: 1, admins_can_join: true });
+    expect(parsed.limit_remote_rooms).toMatchObject({
+      enabled: true,
+      complexity: homeserverInput.tuning.remoteRoomComplexity,
+      admins_can_join: true,
+    });
+    expect(parsed.caches.cache_autotuning).toEqual({
+      max_cache_memory_usage: "819M",
+      target_cache_memory_usage: "573M",
+      min_cache_ttl: "5m",
+    });
+    expect(parsed).toMatchObject({
+      presence: { enabled: false },
+      forget_rooms_on_leave: true,
+      event_cache_size: "16K",
+    });
     expect(parsed.turn_uris).toContain("turn:turn.example.org:3478?transport=udp");
     expect(parsed.turn_uris).toContain("turns:turn.example.org:5349?transport=tcp");
     expect(parsed.max_upload_size).toBe("50M");
@@ -114,7 +137,7 @@ describe("homeserver.yaml", () => {
 describe("PostgreSQL", () => {
   test("memory follows the container limit and wal_buffers is not shared_buffers", () => {
     expect(postgresMemory(1024)).toMatchObject({ sharedBuffersMb: 256, maintenanceWorkMemMb: 64, walBuffersMb: 16 });
-    const conf = renderPostgresqlConf({ memoryLimitMb: 819 });
+    const conf = renderPostgresqlConf({ memory: postgresMemory(819) });
     expect(conf).toContain("shared_buffers = '204MB'");
     expect(conf).toContain("hba_file = '/etc/postgresql/pg_hba.conf'");
     expect(conf).toContain("listen_addresses = '*'");
@@ -228,6 +251,54 @@ describe("coturn", () => {
 });
 
 describe("sizing", () => {
+  const GB = 1024 ** 3;
+  test.each(Object.entries(KNOWN_SERVER_TYPES).filter(([name]) => name.startsWith("BASIC2-A")))(
+    "%s: within 85 %% of RAM, consistent, and the seed's 40,000-member room refused",
+    (_name, type) => {
+      const sizing = deriveSizing(type.ram);
+      expect(sizingProblems(sizing)).toEqual([]);
+      expect(totalMb(sizing.memoryMb)).toBeLessThanOrEqual(sizing.ramMb * MAX_RAM_FRACTION);
+      expect(sizing.postgres.walBuffersMb).not.toBe(sizing.postgres.sharedBuffersMb);
+      expect(sizing.synapse.cacheTargetMb).toBeLessThan(sizing.synapse.cacheMaxMb);
+      expect(sizing.synapse.cacheMaxMb).toBeLessThan(sizing.memoryMb.synapse);
+      // 40,000 members ≈ complexity 80 (state events / 500): refused on every type.
+      expect(sizing.synapse.remoteRoomComplexity).toBeLessThan(80);
+      // A join at the limit fits a quarter of the smaller of the two limits.
+      const members = sizing.synapse.remoteRoomComplexity * 500;
+      expect((members * JOIN_COST_KB_PER_MEMBER) / 1024).toBeLessThanOrEqual(
+        Math.min(sizing.memoryMb.synapse, sizing.memoryMb.postgres) * 0.25 + 1,
+      );
+      expect(sizing.synapse.presence).toBe(sizing.ramMb >= 8192);
+    },
+  );
+
+  test("more RAM, more of everything", () => {
+    const small = deriveSizing(4 * GB);
+    const large = deriveSizing(16 * GB);
+    expect(large.synapse.remoteRoomComplexity).toBeGreaterThan(small.synapse.remoteRoomComplexity);
+    expect(large.synapse.cacheFactor).toBeGreaterThan(small.synapse.cacheFactor);
+    expect(large.postgres.sharedBuffersMb).toBeGreaterThan(small.postgres.sharedBuffersMb);
+  });
+
+  test("overrides replace derived values and are checked against RAM", () => {
+    const sizing = deriveSizing(4 * GB, {
+      synapse: { remoteRoomComplexity: 2.5, presence: true },
+      postgres: { maxConnections: 60 },
+    });
+    expect(sizing.synapse).toMatchObject({ remoteRoomComplexity: 2.5, presence: true });
+    expect(sizing.postgres.maxConnections).toBe(60);
+    expect(sizingProblems(sizing)).toEqual([]);
+    expect(sizingProblems(deriveSizing(4 * GB, { memoryMb: { synapse: 3500 } }))[0]).toMatch(
+      /firmground:sizing\.memoryMb = .*add up to .* at most 3481/,
+    );
+    expect(sizingProblems(deriveSizing(4 * GB, { postgres: { walBuffersMb: 300 } }))).toEqual([
+      expect.stringMatching(/sizing\.postgres\.walBuffersMb = 300: below sharedBuffersMb/),
+    ]);
+    expect(sizingProblems(deriveSizing(4 * GB, { synapse: { cacheTargetMb: 900 } }))).toEqual([
+      expect.stringMatching(/sizing\.synapse\.cacheTargetMb = 900: at most cacheMaxMb/),
+    ]);
+  });
+
   test.each([4, 8, 16])("limits for %i GB stay within the RAM budget", (gb) => {
     const limits = memoryLimitsMb(gb * 1024 ** 3);
     expect(totalMb(limits)).toBeLessThanOrEqual(gb * 1024 * MAX_RAM_FRACTION);

@@ -5,7 +5,7 @@ import { DATA_VOLUME_DIRS } from "../host/scalewayHost";
 import type { Secrets } from "../secrets/secrets";
 import { DATA_DIRS } from "../../config-templates/paths";
 import { HAPROXY_DEFAULT_REQUESTS_PER_10S } from "../../config-templates/haproxy";
-import { MAX_UPLOAD_BYTES } from "../../config-templates/sizing";
+import { MAX_UPLOAD_BYTES, type Sizing } from "../../config-templates/sizing";
 import { Certificates } from "./certbot";
 import { Coturn } from "./coturn";
 import { Haproxy } from "./haproxy";
@@ -24,8 +24,8 @@ export interface MatrixServicesArgs {
   publicIpv4: pulumi.Input<string>;
   /** Host directory for persistent data (the mounted data volume). Never change it. */
   dataRoot: string;
-  /** Memory limit per container in MiB. Can change at any time. */
-  memoryMb: Record<Service, number>;
+  /** Memory limits, caches and database settings, derived from RAM. Can change at any time. */
+  sizing: Sizing;
   /**
    * The local target: serve this certificate (from the local CA) instead of obtaining one with ACME,
    * publish HAProxy on non-privileged host ports, and prepare the data directories, which no host
@@ -76,7 +76,8 @@ export class MatrixServices extends pulumi.ComponentResource {
 
   constructor(name: string, args: MatrixServicesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("firmground:services:MatrixServices", name, {}, { ...opts, providers: [args.provider] });
-    const { settings, secrets, memoryMb } = args;
+    const { settings, secrets, sizing } = args;
+    const memoryMb = sizing.memoryMb;
     const child = { parent: this };
     const hostPath = (dir: string) => `${args.dataRoot}/${dir}`;
 
@@ -112,7 +113,12 @@ export class MatrixServices extends pulumi.ComponentResource {
 
     this.postgres = new Postgres(
       `${name}-postgres`,
-      { ...base("postgres"), password: secrets.postgresPassword, dataPath: hostPath(DATA_DIRS.postgres) },
+      {
+        ...base("postgres"),
+        password: secrets.postgresPassword,
+        dataPath: hostPath(DATA_DIRS.postgres),
+        memory: sizing.postgres,
+      },
       afterData,
     );
 
@@ -127,6 +133,7 @@ export class MatrixServices extends pulumi.ComponentResource {
           federation: settings.federation,
           maxUploadBytes: MAX_UPLOAD_BYTES,
           httpsPort: settings.httpsPort,
+          tuning: sizing.synapse,
           extra: settings.synapseExtraConfig,
         },
         signingKey: secrets.signingKey,

@@ -1,7 +1,7 @@
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { IMAGE_USERS, POSTGRES, PORTS } from "../../config-templates/paths";
-import { renderPgHba, renderPostgresqlConf } from "../../config-templates/postgres";
+import { renderPgHba, renderPostgresqlConf, type PostgresMemory } from "../../config-templates/postgres";
 import { serviceContainer, upload, type ServiceArgs } from "./container";
 
 export interface PostgresArgs extends ServiceArgs {
@@ -9,6 +9,8 @@ export interface PostgresArgs extends ServiceArgs {
   password: pulumi.Input<string>;
   /** Host directory holding the cluster (on the data volume). Never change it after the first deploy. */
   dataPath: string;
+  /** Memory settings, derived from the container's limit unless overridden. Can change at any time. */
+  memory: PostgresMemory;
 }
 
 /**
@@ -22,7 +24,7 @@ export class Postgres extends pulumi.ComponentResource {
 
   constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
     super("firmground:services:Postgres", name, {}, opts);
-    this.postgresqlConf = renderPostgresqlConf({ memoryLimitMb: args.memoryMb });
+    this.postgresqlConf = renderPostgresqlConf({ memory: args.memory });
     this.pgHbaConf = renderPgHba();
     this.container = serviceContainer(
       `${name}-container`,
