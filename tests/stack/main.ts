@@ -25,7 +25,9 @@ import { DATA_MOUNT } from "../../config-templates/cloudInit";
 import { parseSettings } from "../../components/config";
 import { DATA_VOLUME_DIRS } from "../../components/host/scalewayHost";
 import { publicHostnames } from "../../components/services/matrixServices";
-import { matrixUserProvider, type MatrixUserInputs } from "../../components/users/matrixUser";
+import { ensureJob, matrixUserProvider, type MatrixUserInputs } from "../../components/users/matrixUser";
+import { runUserJob, UserJobError } from "../../components/users/userJobs";
+import { USER_JOB_EXIT } from "../../config-templates/userJob";
 import { captureContainers, type Capture, type ContainerSpec } from "./capture";
 import { DockerShim, type ShimContainer, type ShimRun } from "./dockerShim";
 import type { Check, ClientContext } from "./client";
@@ -1043,6 +1045,24 @@ class Harness {
 
   async restartAndPersist() {
     await this.sandbox.stop("synapse");
+    // A first deploy creates the admin while Synapse may still be starting: the job waits, bounded.
+    const started = Date.now();
+    const waited = await runUserJob(
+      {
+        connection: { host: `unix://${this.shimSocket()}` },
+        image: this.container("synapse").image,
+        network: "firmground",
+      },
+      { ...ensureJob(this.userInputs("users-admin"), this.adminPassword), waitSeconds: 4 },
+    ).then(
+      () => "answered",
+      (error: unknown) => (error instanceof UserJobError ? `exit ${error.code}: ${error.message}` : String(error)),
+    );
+    this.check(
+      "a user job waits for Synapse, bounded, and says so when it never answers",
+      waited.startsWith(`exit ${USER_JOB_EXIT.unreachable}: Synapse at http://synapse:8008 did not answer within 4 s`),
+      `${waited} (after ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+    );
     await this.sandbox.stop("postgres");
     await this.startContainer("postgres");
     await this.startContainer("synapse");
