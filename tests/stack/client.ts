@@ -238,6 +238,105 @@ async function adminUiPhase(ctx: ClientContext, expectAllowed: boolean) {
   });
 }
 
+interface RemoteState {
+  host: { userId: string; token: string };
+  big: string;
+  small: string;
+}
+
+/** On the remote homeserver: a user, a public room with many state events, and a small public room. */
+async function remoteSetupPhase(stateFile: string, remote: string, secret: string, stateEvents: string) {
+  const base = `https://${remote}:8448`;
+  const password = `host-${Date.now()}-password`;
+  const registered = await registerWithSharedSecret(
+    base,
+    secret,
+    { username: "host", password, admin: false },
+    fetchVia,
+  );
+  check("remote homeserver: a user registered", registered.status === 200, `${registered.status}`);
+  const token = String(registered.body.access_token);
+  const json = async (method: string, path: string, body: unknown) => {
+    const res = await call(`${base}${path}`, { method, body: JSON.stringify(body), token });
+    if (res.status !== 200) throw new Error(`${method} ${path}: ${res.status} ${res.body}`);
+    return JSON.parse(res.body) as Record<string, string>;
+  };
+  const big = (await json("POST", "/_matrix/client/v3/createRoom", { preset: "public_chat", name: "big" })).room_id;
+  for (let i = 0; i < Number(stateEvents); i += 1) {
+    await json("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(big)}/state/org.firmground.filler/${i}`, { i });
+  }
+  const small = (await json("POST", "/_matrix/client/v3/createRoom", { preset: "public_chat", name: "small" })).room_id;
+  check("remote homeserver: a big and a small public room", true, `${big} (+${stateEvents} state events), ${small}`);
+  writeFileSync(
+    stateFile,
+    JSON.stringify({ host: { userId: String(registered.body.user_id), token }, big, small } satisfies RemoteState),
+  );
+}
+
+/** One of our users joins a remote room over federation; for the small room, a remote message must arrive. */
+async function federatedJoinPhase(
+  ctx: ClientContext,
+  stateFile: string,
+  who: "admin" | "bob",
+  room: "big" | "small",
+  expect: string,
+) {
+  const remote = JSON.parse(readFileSync(stateFile, "utf8")) as RemoteState;
+  const server = remote.host.userId.split(":")[1];
+  const session = await call(`${base(ctx)}/_matrix/client/v3/login`, {
+    method: "POST",
+    body: JSON.stringify({
+      type: "m.login.password",
+      identifier: { type: "m.id.user", user: ctx.users[who].username },
+      password: ctx.users[who].password,
+    }),
+  });
+  const token = (JSON.parse(session.body) as { access_token: string }).access_token;
+  const started = Date.now();
+  const res = await call(
+    `${base(ctx)}/_matrix/client/v3/join/${encodeURIComponent(remote[room])}?server_name=${server}`,
+    { method: "POST", body: "{}", token },
+  );
+  const ms = Date.now() - started;
+  const body = JSON.parse(res.body || "{}") as { errcode?: string; error?: string };
+  const name = `${who} joins the ${room} remote room: ${expect}`;
+  if (expect === "refused") {
+    check(
+      name,
+      res.status === 400 && body.errcode === "M_RESOURCE_LIMIT_EXCEEDED" && ms < 1000,
+      `${res.status} ${body.errcode} "${body.error}" in ${ms} ms`,
+    );
+  } else {
+    check(name, res.status === 200, `${res.status} ${body.errcode ?? ""} in ${ms} ms`);
+  }
+  writeFileSync(`${resultFile}.ms`, String(ms));
+  if (room !== "small" || res.status !== 200) return;
+  // A message from the remote side must reach us.
+  const text = `from ${server} ${Date.now()}`;
+  const sent = await call(
+    `https://${server}:8448/_matrix/client/v3/rooms/${encodeURIComponent(remote.small)}/send/m.room.message/${Date.now()}`,
+    {
+      method: "PUT",
+      body: JSON.stringify({ msgtype: "m.text", body: text }),
+      token: remote.host.token,
+    },
+  );
+  let seen = false;
+  for (let i = 0; i < 40 && !seen && sent.status === 200; i += 1) {
+    const messages = await call(
+      `${base(ctx)}/_matrix/client/v3/rooms/${encodeURIComponent(remote.small)}/messages?dir=b&limit=20`,
+      { token },
+    );
+    seen = messages.body.includes(text);
+    if (!seen) await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  check(
+    "a message from the remote room arrives over federation",
+    seen,
+    seen ? text : `send ${sent.status}; not seen in 20 s`,
+  );
+}
+
 async function sdk() {
   // The SDK logs to the console; results go to the result file, so that noise is harmless.
   return import("matrix-js-sdk");
@@ -432,6 +531,9 @@ async function main() {
     federation: () => federationPhase(ctx),
     flood: () => floodPhase(ctx),
     logins: () => loginsPhase(ctx, rest[0]),
+    "remote-setup": () => remoteSetupPhase(rest[0], rest[1], rest[2], rest[3]),
+    "federated-join": () =>
+      federatedJoinPhase(ctx, rest[0], rest[1] as "admin" | "bob", rest[2] as "big" | "small", rest[3]),
     "admin-ui-allowed": () => adminUiPhase(ctx, true),
     "admin-ui-refused": () => adminUiPhase(ctx, false),
   };

@@ -31,16 +31,21 @@ import { USER_JOB_EXIT } from "../../config-templates/userJob";
 import { captureContainers, type Capture, type ContainerSpec } from "./capture";
 import { DockerShim, type ShimContainer, type ShimRun } from "./dockerShim";
 import type { Check, ClientContext } from "./client";
+import * as YAML from "yaml";
 import {
   ACME_CA_FILE,
   ACME_HOST,
+  BIG_ROOM_STATE_EVENTS,
   NET,
   OVERLAYS,
   PEBBLE,
+  REMOTE_SERVER,
+  remoteHomeserverConfig,
   RENEW_BEFORE_EXPIRY,
   STAND_INS,
   TEST_CONFIG,
   TEST_DOMAIN,
+  TEST_ROOM_COMPLEXITY,
   TURN_PEER_PORT,
   type Outside,
 } from "./overlay";
@@ -126,6 +131,8 @@ interface Summary {
   checks: Check[];
   memory: Record<string, { idle?: Memory; afterFlows?: Memory; limitMb?: number }>;
   leftovers: string[];
+  /** Scenario measurements (the big-room joins). */
+  scenarios: Record<string, unknown>;
   error?: string;
 }
 
@@ -194,6 +201,8 @@ class Harness {
     await this.programUsers();
     this.clientChecks();
     await this.userCommand();
+    await this.startRemote();
+    this.bigRoom();
     await this.restartAndPersist();
     for (const name of this.sandbox.daemons.keys()) this.memoryOf(name, "afterFlows");
     // Last: it leaves the client's address rate-limited for a minute.
@@ -263,6 +272,7 @@ class Harness {
       ...Object.entries(NET.containers).map(([name, ip]) => `${ip} ${name}`),
       `${NET.hostPublicIp} ${publicHostnames(parseSettings(TEST_CONFIG)).join(" ")}`,
       `${NET.outside.acme} ${ACME_HOST}`,
+      `${NET.outside.remote} ${REMOTE_SERVER}`,
     ];
     const dns = sandbox.makeRoot("dns");
     writeFileSync(inRoot(dns, "/etc/firmground-hosts"), `${names.join("\n")}\n`);
@@ -279,6 +289,8 @@ class Harness {
         `--listen-address=${docker.gateway},${NET.hostPublicIp}`,
         "--bind-interfaces",
         "--user=root",
+        // Authoritative for the test names: a missing record (the remote's SRV) is "no such", not "refused".
+        `--local=/test/`,
         "--log-facility=-",
       ],
       env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
@@ -452,7 +464,7 @@ class Harness {
         chownSync(inRoot(root, dir.path), ...(dir.owner.split(":").map(Number) as [number, number]));
       }
       for (const file of standIn.files) sandbox.writeFile(root, file.path, file.content, 0, 0, file.mode);
-      if (name === "certbot")
+      if (name === "certbot" || name === "synapse")
         sandbox.writeFile(root, ACME_CA_FILE, readFileSync(this.path("acme/ca.pem"), "utf8"), 0, 0, 0o644);
       for (const mount of spec.mounts)
         sandbox.bind(this.mountSource(spec, mount), root, mount.containerPath, mount.readOnly);
@@ -1043,6 +1055,129 @@ class Harness {
     ]);
   }
 
+  // ---- the seed's big room, federated -------------------------------------------------------------
+
+  /** A second Synapse (remote.test) in its own namespace, with its own key and a test-CA certificate. */
+  async startRemote() {
+    const { sandbox } = this;
+    const root = sandbox.makeRoot("remote");
+    const dir = "/etc/remote";
+    const openssl = (...args: string[]) => sandbox.run("openssl", args);
+    openssl(
+      "req",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-subj",
+      `/CN=${REMOTE_SERVER}`,
+      "-keyout",
+      this.path("acme/remote-key.pem"),
+      "-out",
+      this.path("acme/remote.csr"),
+    );
+    writeFileSync(
+      this.path("acme/remote.cnf"),
+      `subjectAltName=DNS:${REMOTE_SERVER}\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`,
+    );
+    openssl(
+      "x509",
+      "-req",
+      "-in",
+      this.path("acme/remote.csr"),
+      "-CA",
+      this.path("acme/ca.pem"),
+      "-CAkey",
+      this.path("acme/ca.key"),
+      "-CAcreateserial",
+      "-days",
+      "1",
+      "-extfile",
+      this.path("acme/remote.cnf"),
+      "-out",
+      this.path("acme/remote-cert.pem"),
+    );
+    const secret = `remote-${Math.random().toString(36).slice(2)}`;
+    const files = {
+      cert: `${dir}/cert.pem`,
+      key: `${dir}/key.pem`,
+      data: "/var/lib/remote",
+      secret: `${dir}/registration_secret`,
+    };
+    sandbox.writeFile(root, files.cert, readFileSync(this.path("acme/remote-cert.pem"), "utf8"), 0, 0, 0o644);
+    sandbox.writeFile(root, files.key, readFileSync(this.path("acme/remote-key.pem"), "utf8"), 0, 0, 0o600);
+    sandbox.writeFile(root, files.secret, secret, 0, 0, 0o600);
+    sandbox.writeFile(root, `${dir}/homeserver.yaml`, YAML.stringify(remoteHomeserverConfig(files)), 0, 0, 0o644);
+    mkdirSync(inRoot(root, `${files.data}/media`), { recursive: true });
+    writeFileSync(inRoot(root, "/etc/resolv.conf"), `nameserver ${NET.hostPublicIp}\n`);
+    const spec = { ns: this.ns("remote"), root, user: "0:0", env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } };
+    sandbox.exec(
+      {
+        ...spec,
+        argv: ["python3", "-m", "synapse.app.homeserver", "--config-path", `${dir}/homeserver.yaml`, "--generate-keys"],
+      },
+      { timeoutMs: 120_000 },
+    );
+    sandbox.start("remote-synapse", {
+      ...spec,
+      argv: ["python3", "-m", "synapse.app.homeserver", "--config-path", `${dir}/homeserver.yaml`],
+    });
+    const up = await this.waitFor(
+      "remote homeserver",
+      () =>
+        sandbox.exec({ ...spec, argv: ["curl", "-fsSk", "https://127.0.0.1:8448/health"] }, { allowFailure: true })
+          .status === 0,
+      90,
+    );
+    if (!up)
+      throw new Error(`the remote homeserver never answered; its log:\n${tail(this.path("logs/remote-synapse.log"))}`);
+    this.remoteSecret = secret;
+  }
+
+  private remoteSecret = "";
+  readonly scenarios: Record<string, unknown> = {};
+
+  /**
+   * The seed's OOM, reproduced small: a remote public room above the configured complexity is refused
+   * at once with Synapse's memory flat; an admin may still join it; a small room joins and its messages
+   * arrive.
+   */
+  bigRoom() {
+    const state = this.path("remote-rooms.json");
+    this.client("client", "remote-setup", state, REMOTE_SERVER, this.remoteSecret, String(BIG_ROOM_STATE_EVENTS));
+    if (!existsSync(state)) return;
+    const rss = () => this.sandbox.memory("synapse").rssMb;
+    // PostgreSQL is several processes sharing buffers: PSS sums them without counting those twice.
+    const pgPss: number[] = [];
+    const measure = () => pgPss.push(this.sandbox.memory("postgres").pssMb);
+    measure();
+    const before = rss();
+    const refused = this.client("client", "federated-join", state, "bob", "big", "refused");
+    const afterRefused = rss();
+    measure();
+    this.client("admin", "federated-join", state, "admin", "big", "joined");
+    const afterAdminJoin = rss();
+    measure();
+    this.client("client", "federated-join", state, "bob", "small", "joined");
+    const afterSmallJoin = rss();
+    measure();
+    const grew = Math.round((afterRefused - before) * 10) / 10;
+    this.check(
+      "Synapse's memory stays flat when the big room is refused",
+      grew < 5,
+      `RSS ${before} → ${afterRefused} MiB (${grew >= 0 ? "+" : ""}${grew})`,
+    );
+    const ms = (file: string) => (existsSync(`${file}.ms`) ? Number(readFileSync(`${file}.ms`, "utf8")) : undefined);
+    this.scenarios.bigRoom = {
+      complexityLimit: TEST_ROOM_COMPLEXITY,
+      bigRoomStateEvents: BIG_ROOM_STATE_EVENTS,
+      refusedJoinMs: ms(refused),
+      synapseRssMb: { before, afterRefused, afterAdminJoin, afterSmallJoin },
+      postgresPssMb: { before: pgPss[0], afterRefused: pgPss[1], afterAdminJoin: pgPss[2], afterSmallJoin: pgPss[3] },
+    };
+  }
+
   async restartAndPersist() {
     await this.sandbox.stop("synapse");
     // A first deploy creates the admin while Synapse may still be starting: the job waits, bounded.
@@ -1088,6 +1223,7 @@ async function inner(runDir: string, rootfs: string): Promise<number> {
     checks: harness.checks,
     memory: harness.memory,
     leftovers: [],
+    scenarios: harness.scenarios,
   };
   try {
     await harness.run();

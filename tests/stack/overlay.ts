@@ -12,6 +12,15 @@ export const TEST_DOMAIN = "firmground.test";
 export const ACME_HOST = "acme.test";
 export const ADMIN_SOURCE = "198.51.100.7";
 
+/** The test CA (of the ACME server's endpoint and remote.test), where certbot and Synapse find it. */
+export const ACME_CA_FILE = "/etc/firmground-test/acme-ca.pem";
+
+/** The remote test homeserver's address (NET.outside.remote). */
+const NET_REMOTE = "198.51.100.50";
+
+/** The remote-room limit in the test (state events / 500): a 100-event room is already too big. */
+export const TEST_ROOM_COMPLEXITY = 0.2;
+
 export const TEST_CONFIG: Record<string, string> = {
   serverName: TEST_DOMAIN,
   acmeEmail: `admin@${TEST_DOMAIN}`,
@@ -19,7 +28,15 @@ export const TEST_CONFIG: Record<string, string> = {
   adminCidrs: JSON.stringify([`${ADMIN_SOURCE}/32`]),
   // Every test client shares one address, which Synapse allows 5 logins before 1 per 333 s; real
   // users each have their own. The per-account and failed-attempt limits stay at Synapse's defaults.
-  synapseExtraConfig: JSON.stringify({ rc_login: { address: { per_second: 10, burst_count: 100 } } }),
+  synapseExtraConfig: JSON.stringify({
+    rc_login: { address: { per_second: 10, burst_count: 100 }, account: { per_second: 10, burst_count: 100 } },
+    // The remote test homeserver's certificate comes from the test CA (a file the harness adds).
+    federation_custom_ca_list: [ACME_CA_FILE],
+    // Synapse refuses documentation ranges by default; the remote test homeserver lives in one.
+    ip_range_whitelist: [NET_REMOTE],
+  }),
+  // A small limit, so that the big-room scenario needs 150 state events rather than 9,000.
+  sizing: JSON.stringify({ synapse: { remoteRoomComplexity: TEST_ROOM_COMPLEXITY } }),
   users: JSON.stringify([
     { name: "carol", displayName: "Carol" },
     { name: "dave", admin: true },
@@ -56,8 +73,48 @@ export const NET = {
     admin: ADMIN_SOURCE,
     acme: "198.51.100.30",
     peer: "198.51.100.40",
+    /** A second homeserver (remote.test) hosting the federated rooms of the big-room scenario. */
+    remote: NET_REMOTE,
   },
 } as const;
+
+/** The big-room scenario's remote homeserver. */
+export const REMOTE_SERVER = "remote.test";
+/** State events the "big" remote room gets, above TEST_ROOM_COMPLEXITY × 500. */
+export const BIG_ROOM_STATE_EVENTS = 150;
+
+/** The remote homeserver's homeserver.yaml: test-only, SQLite, TLS on 8448, no rate limits to speak of. */
+export function remoteHomeserverConfig(paths: { cert: string; key: string; data: string; secret: string }) {
+  const generous = { per_second: 1000, burst_count: 1000 };
+  return {
+    server_name: REMOTE_SERVER,
+    report_stats: false,
+    listeners: [
+      {
+        port: 8448,
+        type: "http",
+        tls: true,
+        bind_addresses: ["0.0.0.0"],
+        resources: [{ names: ["client", "federation"] }],
+      },
+    ],
+    tls_certificate_path: paths.cert,
+    tls_private_key_path: paths.key,
+    database: { name: "sqlite3", args: { database: `${paths.data}/homeserver.db` } },
+    media_store_path: `${paths.data}/media`,
+    signing_key_path: `${paths.data}/signing.key`,
+    registration_shared_secret_path: paths.secret,
+    macaroon_secret_key: "remote-test-macaroon",
+    form_secret: "remote-test-form",
+    trusted_key_servers: [],
+    federation_verify_certificates: false,
+    // firmground's public address is in a documentation range, which Synapse blocks by default.
+    ip_range_whitelist: ["198.51.100.0/24"],
+    rc_message: generous,
+    rc_joins: { local: generous, remote: generous },
+    rc_login: { address: generous, account: generous, failed_attempts: generous },
+  };
+}
 
 export type Outside = keyof typeof NET.outside;
 
@@ -93,9 +150,6 @@ export const TURNSERVER_SHIM = `#!/bin/sh
 # denied-peer-ip list refuses; allow that one address only.
 exec /usr/bin/turnserver "$@" --allowed-peer-ip=${NET.outside.peer}
 `;
-
-/** Where certbot finds the CA of the test ACME server's own HTTPS endpoint. */
-export const ACME_CA_FILE = "/etc/firmground-test/acme-ca.pem";
 
 export interface StandInFile {
   path: string;
@@ -315,6 +369,9 @@ export const OVERLAYS = [
   `element: NGINX serves /app in place of the Element image (its config.json is the uploaded file)`,
   `synapse-admin: NGINX serves /var/public on 8080 in place of Ketesa's static-web-server (its config.json is the uploaded file)`,
   `Docker API: a shim on a unix socket runs one-shot containers (the user jobs) from the rootfs in a namespace on the bridge`,
-  `Synapse: rc_login.address relaxed (all test clients share one address); account and failed-attempt limits are the defaults`,
+  `Synapse: federation_custom_ca_list is the test CA (the remote test homeserver's certificate comes from it; the harness adds the file); sizing.synapse.remoteRoomComplexity 0.2 (a 150-event room is "big")`,
+  `Synapse: ip_range_whitelist holds the remote test homeserver's address (a documentation range, blocked by default)`,
+  `remote.test: a second Synapse (SQLite, its own key and namespace) hosting the big and small federated rooms`,
+  `Synapse: rc_login.address and .account relaxed (all test clients share one address and log in as the admin many times in a minute); failed-attempt limits are the defaults`,
   `users: the MatrixUser resources' provider is called in-process with the inputs the program registered`,
 ];
