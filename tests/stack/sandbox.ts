@@ -101,6 +101,7 @@ const hostTool = (name: string) =>
   spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).stdout.trim() || name;
 const IP = hostTool("ip");
 const CHROOT = hostTool("chroot");
+const HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const DEVICES = ["null", "zero", "full", "random", "urandom", "tty"];
 const mb = (bytes: number) => Math.round((bytes / (1024 * 1024)) * 10) / 10;
 
@@ -240,8 +241,23 @@ export class Sandbox {
   }
 
   /** `argv` as it runs in `spec`: inside the namespace, chrooted, as the user; PID kept throughout. */
-  private commandLine(spec: Omit<StartSpec, "env">): string[] {
-    return [IP, "netns", "exec", spec.ns, CHROOT, `--userspec=${spec.user}`, spec.root, ...spec.argv];
+  private commandLine(spec: StartSpec): string[] {
+    // The environment is set inside the root by env(1), so that the host's ip and chroot do not see
+    // it (LD_PRELOAD=jemalloc, say, names a library only the root has).
+    const env = Object.entries(spec.env).map(([key, value]) => `${key}=${value}`);
+    return [
+      IP,
+      "netns",
+      "exec",
+      spec.ns,
+      CHROOT,
+      `--userspec=${spec.user}`,
+      spec.root,
+      "/usr/bin/env",
+      "-i",
+      ...env,
+      ...spec.argv,
+    ];
   }
 
   /** Starts a daemon; its PID is the daemon's own (sh, ip, chroot all exec). Output goes to its log. */
@@ -256,7 +272,7 @@ export class Sandbox {
       "/bin/sh",
       ["-c", `${cgroup ? `echo $$ > ${cgroup}/cgroup.procs && ` : ""}exec "$@"`, "sh", ...this.commandLine(spec)],
       {
-        env: spec.env,
+        env: { PATH: HOST_PATH },
         stdio: ["ignore", fd, fd],
       },
     );
@@ -277,7 +293,7 @@ export class Sandbox {
     options: { input?: string; timeoutMs?: number; allowFailure?: boolean } = {},
   ) {
     const [command, ...args] = this.commandLine(spec);
-    return this.run(command, args, { ...options, env: spec.env });
+    return this.run(command, args, { ...options, env: { PATH: HOST_PATH } });
   }
 
   /** Stops a daemon as `docker stop` does: its stop signal, then SIGKILL after the timeout. */
