@@ -131,13 +131,21 @@ def login(name, password):
     return status, body
 
 
-def admin_token():
-    """The kept admin token when Synapse still accepts it; otherwise a password login (logged out after)."""
+def kept_admin_token():
+    """The admin token kept in the stack, when Synapse still accepts it as the admin's."""
     token = JOB.get("adminToken")
     if token:
         status, body = call("GET", "/_matrix/client/v3/account/whoami", token=token)
         if status == 200 and body.get("user_id") == user_id(JOB["adminUser"]):
-            return token, False
+            return token
+    return None
+
+
+def admin_token():
+    """The kept admin token when still valid; otherwise a password login (logged out after)."""
+    token = kept_admin_token()
+    if token:
+        return token, False
     status, body = login(JOB["adminUser"], JOB["adminPassword"])
     if status != 200:
         finish(EXIT_ADMIN_LOGIN, error="cannot log in as %s with the admin password given (%s %s); was it changed outside firmground?"
@@ -178,11 +186,9 @@ def kept_token(name, password, registered=None):
         return {}
     if registered or KEPT:
         return {"accessToken": registered or KEPT[0]}
-    token = JOB.get("adminToken")
+    token = kept_admin_token()
     if token:
-        status, body = call("GET", "/_matrix/client/v3/account/whoami", token=token)
-        if status == 200 and body.get("user_id") == user_id(name):
-            return {"accessToken": token}
+        return {"accessToken": token}
     status, body = login(name, password)
     if status != 200:
         finish(EXIT_FAILED, error="cannot log in as %s after setting its password (%s %s)" % (user_id(name), status, body.get("error")))

@@ -4,15 +4,14 @@
  * calling its validator with passing and failing resources (tests/policy.test.ts).
  */
 import type { ResourceValidationPolicy } from "@pulumi/policy";
+import { RETAINED_TAG, WORLD } from "../components/host/conventions";
+import { DOCKER_TLS_PORT } from "../config-templates/cloudInit";
 
 const CONTAINER = "docker:index/container:Container";
 const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
 const SECURITY_GROUP = "scaleway:instance/securityGroup:SecurityGroup";
 const VOLUME = "scaleway:block/volume:Volume";
-/** Must match components/host/scalewayHost.ts (RETAINED_TAG). */
-const RETAINED_TAG = "retained-on-destroy";
-const WORLD = ["0.0.0.0/0", "::/0"];
-const ADMIN_PORTS = [22, 2376];
+const ADMIN_PORTS = [22, DOCKER_TLS_PORT];
 
 export interface FirmgroundPolicyConfig {
   /** Refuse SSH and the Docker API open to the world (set where adminCidrs is set, e.g. prod). */

@@ -3,6 +3,7 @@ import * as scaleway from "@pulumiverse/scaleway";
 import type { PortRange } from "../config";
 import { DATA_DIRS, IMAGE_USERS } from "../../config-templates/paths";
 import { DATA_MOUNT, DOCKER_TLS_PORT, renderCloudInit } from "../../config-templates/cloudInit";
+import { DELETED_TAG, RETAINED_TAG, WORLD } from "./conventions";
 import { DockerTls } from "./dockerTls";
 import { waitForDockerDaemon } from "./dockerDaemon";
 
@@ -38,8 +39,6 @@ interface Rule {
   ipRange: string;
 }
 
-const WORLD = ["0.0.0.0/0", "::/0"];
-
 /**
  * The inbound rules of the host, exactly: web and federation, TURN and its relay range from
  * anywhere; SSH and the Docker API from `adminCidrs` only (or, when it is empty, from anywhere,
@@ -68,9 +67,6 @@ export function inboundRules(args: Pick<ScalewayHostArgs, "adminCidrs" | "turnRe
     ]),
   ];
 }
-
-/** Tag on a data volume that `pulumi destroy` keeps. */
-export const RETAINED_TAG = "retained-on-destroy";
 
 /** Directories on the data volume, owned by the user of the image that writes them. */
 export const DATA_VOLUME_DIRS = [
@@ -129,7 +125,7 @@ export class ScalewayHost extends pulumi.ComponentResource {
             iops: 5000,
             // The tag tells the operator (and the policy pack, which cannot see resource options) what
             // `pulumi destroy` will do with this volume.
-            tags: ["firmground", (args.retainDataOnDestroy ?? true) ? RETAINED_TAG : "deleted-on-destroy"],
+            tags: ["firmground", (args.retainDataOnDestroy ?? true) ? RETAINED_TAG : DELETED_TAG],
           },
           { ...child, retainOnDelete: args.retainDataOnDestroy ?? true },
         );

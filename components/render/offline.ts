@@ -50,7 +50,8 @@ export const PLACEHOLDERS: GeneratedValues = {
   text: (_name, length) => "x".repeat(length),
   bytesBase64: (name) => `<secret:${name}>`,
   privateKey: (name) => ({
-    privateKeyPem: `-----BEGIN PRIVATE KEY-----\n<secret:${name}>\n-----END PRIVATE KEY-----\n`,
+    // A label, not PEM armour: nothing in a rendered tree should look like a real key.
+    privateKeyPem: `<secret:${name} (private key, PEM)>\n`,
     publicKeyPem: `-----BEGIN PUBLIC KEY-----\n<generated:${name}>\n-----END PUBLIC KEY-----\n`,
   }),
   certificate: (name) => `-----BEGIN CERTIFICATE-----\n<generated:${name}>\n-----END CERTIFICATE-----\n`,

@@ -21,21 +21,15 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_IMAGES, MIN_PASSWORD_LENGTH } from "../config";
 import { USER_JOB_EXIT, type UserJob, type UserJobAction } from "../../config-templates/userJob";
-import { DockerApiError, type DockerConnection } from "./dockerApi";
+import { DockerApiError } from "./dockerApi";
+import type { MatrixUserInputs } from "./matrixUser";
 import { runUserJob, UserJobError, type JobTarget } from "./userJobs";
 
-/** The `userAdmin` stack output. */
-export interface UserAdmin {
-  connection: DockerConnection;
-  image: string;
-  network: string;
-  serverName: string;
-  sharedSecret: string;
-  adminUser: string;
-  adminPassword: string;
-  /** The admin's kept access token; without it (or when refused) the job logs in. */
-  adminToken?: string;
-}
+/** The `userAdmin` stack output: what a MatrixUser knows about reaching the server and its admin. */
+export type UserAdmin = Pick<
+  MatrixUserInputs,
+  "connection" | "image" | "network" | "serverName" | "sharedSecret" | "adminUser" | "adminPassword" | "adminToken"
+>;
 
 const COMMANDS: Record<string, { action: UserJobAction; needsName: boolean; newPassword: boolean }> = {
   add: { action: "add", needsName: true, newPassword: true },

@@ -50,6 +50,7 @@ import {
   type Outside,
 } from "./overlay";
 import { ensureRootfs, MirrorError, packageVersions } from "./rootfs";
+import { newKeyAndCert, openssl } from "../support/tools";
 import { delay, descendants, inRoot, Sandbox, type Memory } from "./sandbox";
 
 const REPO = resolve(__dirname, "../..");
@@ -320,11 +321,38 @@ class Harness {
 
   // ---- the outside: ACME server and TURN peer ----------------------------------------------------
 
+  /** A key and a server certificate for `host`, signed by the test CA (acme/ca.pem). */
+  testCertificate(host: string, keyFile: string, certFile: string) {
+    const csr = this.path(`acme/${host}.csr`);
+    const extensions = this.path(`acme/${host}.cnf`);
+    newKeyAndCert(this.path(keyFile), csr, `/CN=${host}`, false);
+    writeFileSync(
+      extensions,
+      `subjectAltName=DNS:${host}\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`,
+    );
+    openssl(
+      "x509",
+      "-req",
+      "-in",
+      csr,
+      "-CA",
+      this.path("acme/ca.pem"),
+      "-CAkey",
+      this.path("acme/ca.key"),
+      "-CAcreateserial",
+      "-days",
+      "1",
+      "-extfile",
+      extensions,
+      "-out",
+      this.path(certFile),
+    );
+  }
+
   startOutsideServices() {
     const { sandbox } = this;
     // A CA for the ACME server's own HTTPS endpoint (certbot must trust it, as it trusts Let's Encrypt).
     mkdirSync(this.path("acme"));
-    const openssl = (...args: string[]) => sandbox.run("openssl", args);
     openssl(
       "req",
       "-x509",
@@ -346,41 +374,7 @@ class Harness {
       "-out",
       this.path("acme/ca.pem"),
     );
-    openssl(
-      "req",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-subj",
-      `/CN=${ACME_HOST}`,
-      "-keyout",
-      this.path("acme/key.pem"),
-      "-out",
-      this.path("acme/csr.pem"),
-    );
-    writeFileSync(
-      this.path("acme/ext.cnf"),
-      `subjectAltName=DNS:${ACME_HOST}\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`,
-    );
-    openssl(
-      "x509",
-      "-req",
-      "-in",
-      this.path("acme/csr.pem"),
-      "-CA",
-      this.path("acme/ca.pem"),
-      "-CAkey",
-      this.path("acme/ca.key"),
-      "-CAcreateserial",
-      "-days",
-      "1",
-      "-extfile",
-      this.path("acme/ext.cnf"),
-      "-out",
-      this.path("acme/cert.pem"),
-    );
+    this.testCertificate(ACME_HOST, "acme/key.pem", "acme/cert.pem");
     sandbox.writeFile(this.rootOf("tools"), ACME_CA_FILE, readFileSync(this.path("acme/ca.pem"), "utf8"), 0, 0, 0o644);
     this.caBundle = this.path("ca-bundle.pem");
     writeFileSync(this.caBundle, readFileSync(this.path("acme/ca.pem")));
@@ -1062,42 +1056,7 @@ class Harness {
     const { sandbox } = this;
     const root = sandbox.makeRoot("remote");
     const dir = "/etc/remote";
-    const openssl = (...args: string[]) => sandbox.run("openssl", args);
-    openssl(
-      "req",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-subj",
-      `/CN=${REMOTE_SERVER}`,
-      "-keyout",
-      this.path("acme/remote-key.pem"),
-      "-out",
-      this.path("acme/remote.csr"),
-    );
-    writeFileSync(
-      this.path("acme/remote.cnf"),
-      `subjectAltName=DNS:${REMOTE_SERVER}\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`,
-    );
-    openssl(
-      "x509",
-      "-req",
-      "-in",
-      this.path("acme/remote.csr"),
-      "-CA",
-      this.path("acme/ca.pem"),
-      "-CAkey",
-      this.path("acme/ca.key"),
-      "-CAcreateserial",
-      "-days",
-      "1",
-      "-extfile",
-      this.path("acme/remote.cnf"),
-      "-out",
-      this.path("acme/remote-cert.pem"),
-    );
+    this.testCertificate(REMOTE_SERVER, "acme/remote-key.pem", "acme/remote-cert.pem");
     const secret = `remote-${Math.random().toString(36).slice(2)}`;
     const files = {
       cert: `${dir}/cert.pem`,

@@ -220,31 +220,36 @@ http {
 }
 `;
 
-const nginxStandIn = (extra: StandInFile[]): StandIn => ({
+/** A stand-in from what differs from an image that runs its one process as root with the base PATH. */
+const standIn = (fields: Pick<StandIn, "argv"> & Partial<StandIn>): StandIn => ({
   user: "0:0",
   accounts: [],
   env: () => ({ PATH: BASE_PATH }),
-  files: [{ path: "/etc/nginx/nginx.conf", content: IMAGE_NGINX_CONF, mode: 0o644 }, ...extra],
+  files: [],
   remove: [],
   volumeOwners: {},
   dirs: [],
   init: () => [],
-  stopSignal: "SIGQUIT",
-  argv: (spec) => {
-    exactly(spec, "command", undefined);
-    return ["nginx", "-g", "daemon off;"];
-  },
+  stopSignal: "SIGTERM",
+  ...fields,
 });
+
+const nginxStandIn = (extra: StandInFile[]): StandIn =>
+  standIn({
+    files: [{ path: "/etc/nginx/nginx.conf", content: IMAGE_NGINX_CONF, mode: 0o644 }, ...extra],
+    stopSignal: "SIGQUIT",
+    argv: (spec) => {
+      exactly(spec, "command", undefined);
+      return ["nginx", "-g", "daemon off;"];
+    },
+  });
 
 /** One stand-in per service, keyed by container name. */
 export const STAND_INS: Record<string, StandIn> = {
-  postgres: {
+  postgres: standIn({
     user: "70:70",
     accounts: ["postgres-image:70:70:/var/lib/postgresql"],
     env: (root) => ({ PATH: `${postgresBinDir(root)}:${BASE_PATH}`, PGDATA: "/var/lib/postgresql/data" }),
-    files: [],
-    remove: [],
-    volumeOwners: {},
     dirs: [{ path: "/var/run/postgresql", owner: "70:70" }],
     // docker-entrypoint.sh on an empty data directory: initdb from the POSTGRES_* variables, then
     // create POSTGRES_DB.
@@ -269,44 +274,27 @@ export const STAND_INS: Record<string, StandIn> = {
         throw new Error(`postgres: unexpected command ${JSON.stringify(spec.command)}`);
       return spec.command;
     },
-  },
-  synapse: {
+  }),
+  synapse: standIn({
     user: "991:991",
     accounts: ["synapse:991:991:/data"],
     env: (root) => ({ PATH: BASE_PATH, LD_PRELOAD: jemalloc(root) }),
-    files: [],
-    remove: [],
-    volumeOwners: {},
     dirs: [{ path: "/data", owner: "991:991" }],
-    init: () => [],
-    stopSignal: "SIGTERM",
     // start.py in "run" mode: the homeserver module with SYNAPSE_CONFIG_PATH, as 991, jemalloc preloaded.
     argv: (spec) => {
       exactly(spec, "command", ["run"]);
       return ["python3", "-m", "synapse.app.homeserver", "--config-path", spec.env.SYNAPSE_CONFIG_PATH];
     },
-  },
-  coturn: {
+  }),
+  coturn: standIn({
     user: "65534:65534",
-    accounts: [],
-    env: () => ({ PATH: BASE_PATH }),
     files: [{ path: "/usr/local/bin/turnserver", content: TURNSERVER_SHIM, mode: 0o755 }],
-    remove: [],
-    volumeOwners: {},
-    dirs: [],
-    init: () => [],
-    stopSignal: "SIGTERM",
     argv: shellEntrypoint,
-  },
-  haproxy: {
+  }),
+  haproxy: standIn({
     user: "99:99",
     accounts: ["haproxy-image:99:99:/var/lib/haproxy"],
-    env: () => ({ PATH: BASE_PATH }),
-    files: [],
-    remove: [],
     volumeOwners: { "/var/lib/haproxy": "99:99" },
-    dirs: [],
-    init: () => [],
     stopSignal: "SIGUSR1",
     // docker-entrypoint.sh: `haproxy …` becomes `haproxy -W -db …`.
     argv: (spec) => {
@@ -314,7 +302,7 @@ export const STAND_INS: Record<string, StandIn> = {
         throw new Error(`haproxy: unexpected command ${JSON.stringify(spec.command)}`);
       return ["haproxy", "-W", "-db", ...spec.command.slice(1)];
     },
-  },
+  }),
   nginx: nginxStandIn([]),
   // The Element image is NGINX serving the app from /app on port 80; the app itself is not packaged in
   // Debian, so the stand-in serves /app, where the uploaded config.json lands.
@@ -330,18 +318,10 @@ export const STAND_INS: Record<string, StandIn> = {
       mode: 0o644,
     },
   ]),
-  certbot: {
-    user: "0:0",
-    accounts: [],
+  certbot: standIn({
     env: () => ({ PATH: BASE_PATH, REQUESTS_CA_BUNDLE: ACME_CA_FILE }),
-    files: [],
-    remove: [],
-    volumeOwners: {},
-    dirs: [],
-    init: () => [],
-    stopSignal: "SIGTERM",
     argv: shellEntrypoint,
-  },
+  }),
 };
 
 function postgresBinDir(root: string): string {

@@ -12,26 +12,7 @@ export const SUITE = "sid";
 /** Any Debian mirror carrying sid; the default is the one CI machines reach. */
 export const MIRROR = process.env.FIRMGROUND_STACK_MIRROR ?? "http://deb.debian.org/debian";
 
-/** Every package the harness runs, by name; the rootfs key changes when this list does. */
-export const PACKAGES = [
-  "matrix-synapse",
-  "postgresql",
-  "coturn",
-  "haproxy",
-  "nginx-light",
-  "certbot",
-  "pebble",
-  "dnsmasq-base",
-  "iptables",
-  "libjemalloc2",
-  "python3",
-  "curl",
-  "wget",
-  "openssl",
-  "ca-certificates",
-] as const;
-
-/** The daemons whose versions the summary reports, by package. */
+/** The daemons under test (and the ACME server), whose versions the summary reports. */
 export const VERSIONED_PACKAGES = [
   "matrix-synapse",
   "postgresql",
@@ -40,6 +21,19 @@ export const VERSIONED_PACKAGES = [
   "nginx-light",
   "certbot",
   "pebble",
+];
+
+/** Every package the harness runs, by name; the rootfs key changes when this list does. */
+export const PACKAGES = [
+  ...VERSIONED_PACKAGES,
+  "dnsmasq-base",
+  "iptables",
+  "libjemalloc2",
+  "python3",
+  "curl",
+  "wget",
+  "openssl",
+  "ca-certificates",
 ];
 
 export const rootfsKey = () =>

@@ -413,21 +413,22 @@ function tryKill(pid: number, signal: NodeJS.Signals) {
   }
 }
 
-function parentOf(pid: number): number {
+/** A process's state and parent from /proc/<pid>/stat (the fields after the command name, which may hold spaces). */
+function statOf(pid: number | string): { state?: string; ppid: number } {
   const stat = readOr(`/proc/${pid}/stat`);
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { state, ppid: Number(ppid) };
 }
+
+const parentOf = (pid: number) => statOf(pid).ppid;
 
 /** Every live descendant of `pid`, from /proc (this run has its own PID namespace and /proc). */
 export function descendants(pid: number): number[] {
   const parents = new Map<number, number[]>();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
-    const stat = readOr(`/proc/${entry}/stat`);
-    // Fields after the command name (which may hold spaces): state, ppid, …
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (fields[0] === "Z" || fields[0] === undefined) continue;
-    const ppid = Number(fields[1]);
+    const { state, ppid } = statOf(entry);
+    if (state === "Z" || !state) continue;
     parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
   }
   const found: number[] = [];
