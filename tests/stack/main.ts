@@ -1,126 +1,39 @@
 /**
  * `npm run test:stack`: the program's rendered files on the real daemons, with a real Matrix client.
  *
- * The outer process (root, Debian) builds or reuses the sid rootfs, then runs the harness again in a
- * private mount namespace and its own PID namespace, so that nothing it mounts or starts can outlive
- * it. Inside, it takes every container's files from the program (under mocks), boots each service from
- * them in its own network namespace, runs the client flows, prints a summary and writes it as JSON.
+ * Inside the run's namespaces (isolation.ts), it takes every container's files from the program (under
+ * mocks), boots each service from them in its own network namespace (harness.ts), runs the client
+ * flows, prints a summary and writes it as JSON.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import {
-  chmodSync,
-  chownSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
-import { join, resolve } from "node:path";
-import { DATA_MOUNT } from "../../config-templates/cloudInit";
-import { parseSettings } from "../../components/config";
-import { DATA_VOLUME_DIRS } from "../../components/host/scalewayHost";
-import { publicHostnames } from "../../components/services/matrixServices";
+import { join } from "node:path";
+import * as YAML from "yaml";
 import { ensureJob, matrixUserProvider, type MatrixUserInputs } from "../../components/users/matrixUser";
 import { runUserJob, UserJobError } from "../../components/users/userJobs";
 import { USER_JOB_EXIT } from "../../config-templates/userJob";
-import { captureContainers, type Capture, type ContainerSpec } from "./capture";
-import { DockerShim, type ShimContainer, type ShimRun } from "./dockerShim";
 import type { Check, ClientContext } from "./client";
-import * as YAML from "yaml";
+import { DockerShim, type ShimContainer, type ShimRun } from "./dockerShim";
+import { Harness, lastLines, tail, type MemoryRecord } from "./harness";
+import { cgroupPrefix, log, REPO, runIsolated } from "./isolation";
 import {
-  ACME_CA_FILE,
-  ACME_HOST,
   BIG_ROOM_STATE_EVENTS,
   NET,
   OVERLAYS,
-  PEBBLE,
   REMOTE_SERVER,
   remoteHomeserverConfig,
   RENEW_BEFORE_EXPIRY,
-  STAND_INS,
-  TEST_CONFIG,
   TEST_DOMAIN,
   TEST_ROOM_COMPLEXITY,
   TURN_PEER_PORT,
   type Outside,
 } from "./overlay";
-import { ensureRootfs, MirrorError, packageVersions } from "./rootfs";
-import { newKeyAndCert, openssl } from "../support/tools";
-import { delay, descendants, inRoot, Sandbox, type Memory } from "./sandbox";
+import { packageVersions } from "./rootfs";
+import { delay, inRoot, Sandbox, type Memory } from "./sandbox";
 
-const REPO = resolve(__dirname, "../..");
 const SUMMARY_FILE = process.env.STACK_SUMMARY ?? join(REPO, ".stack", "summary.json");
-const log = (line: string) => console.log(`[stack ${new Date().toISOString().slice(11, 19)}] ${line}`);
-
-// ---- outer -------------------------------------------------------------------------------------
-
-function outer(): number {
-  if (process.platform !== "linux" || process.getuid?.() !== 0) {
-    console.error(
-      "npm run test:stack needs root on Linux (network namespaces, chroot, mounts, cgroups); run it as root, as CI does.",
-    );
-    return 2;
-  }
-  for (const tool of ["ip", "unshare", "chroot", "mount", "openssl"]) {
-    if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) {
-      console.error(
-        `npm run test:stack needs ${tool}: apt-get install iproute2 util-linux coreutils openssl debootstrap`,
-      );
-      return 2;
-    }
-  }
-  const started = Date.now();
-  let rootfs: string;
-  try {
-    rootfs = ensureRootfs(process.env.FIRMGROUND_STACK_CACHE ?? "/var/cache/firmground-stack", log);
-  } catch (error) {
-    console.error(error instanceof MirrorError ? `MIRROR FAILURE (not a test failure): ${error.message}` : error);
-    return 3;
-  }
-  log(`rootfs ready in ${((Date.now() - started) / 1000).toFixed(0)} s: ${rootfs}`);
-
-  mkdirSync("/var/tmp", { recursive: true });
-  const runDir = mkdtempSync("/var/tmp/firmground-stack-");
-  const inner = spawnSync(
-    "unshare",
-    [
-      "--mount",
-      "--propagation",
-      "private",
-      "--pid",
-      "--fork",
-      "--kill-child",
-      "--mount-proc",
-      "--",
-      process.execPath,
-      "--import",
-      "tsx",
-      __filename,
-      "--inside",
-      runDir,
-      rootfs,
-    ],
-    { stdio: "inherit", cwd: REPO },
-  );
-  // The namespaces died with the inner process; what it wrote stays only when asked for.
-  const leftoverCgroups = existsSync("/sys/fs/cgroup/memory")
-    ? readdirSync("/sys/fs/cgroup/memory").filter((d) => d.startsWith(`firmground-stack-${runId(runDir)}-`))
-    : [];
-  for (const cgroup of leftoverCgroups) spawnSync("rmdir", [join("/sys/fs/cgroup/memory", cgroup)]);
-  if (process.env.STACK_KEEP) log(`kept ${runDir} (STACK_KEEP)`);
-  else rmSync(runDir, { recursive: true, force: true });
-  log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  return inner.status ?? 1;
-}
-
-const runId = (runDir: string) => runDir.split("-").pop()!;
-
-// ---- inner -------------------------------------------------------------------------------------
 
 interface Summary {
   ok: boolean;
@@ -130,64 +43,17 @@ interface Summary {
   versions: Record<string, string>;
   overlays: string[];
   checks: Check[];
-  memory: Record<string, { idle?: Memory; afterFlows?: Memory; limitMb?: number }>;
+  memory: MemoryRecord;
   leftovers: string[];
   /** Scenario measurements (the big-room joins). */
   scenarios: Record<string, unknown>;
   error?: string;
 }
 
-class Harness {
-  readonly checks: Check[] = [];
-  readonly memory: Summary["memory"] = {};
-  capture!: Capture;
-  private caBundle = "";
-
-  constructor(
-    readonly sandbox: Sandbox,
-    readonly rootfs: string,
-    readonly runDir: string,
-  ) {}
-
-  check(name: string, ok: boolean, detail: string) {
-    this.checks.push({ name, ok, detail });
-    log(`${ok ? "PASS" : "FAIL"} ${name}: ${detail}`);
-  }
-
-  ns = (name: string) => `${NET.prefix}${name}`;
-  container = (name: string): ContainerSpec => {
-    const spec = this.capture.containers[name];
-    if (!spec) throw new Error(`the program defines no ${name} container`);
-    return spec;
-  };
-  upload = (container: string, path: string) => {
-    const file = this.container(container).uploads.find((u) => u.path === path);
-    if (!file) throw new Error(`${container} has no upload ${path}`);
-    return file.content;
-  };
-
+/** The checks, in order: boot, certificates, users, client flows, the big room, restarts. */
+class StackTest extends Harness {
   async run() {
-    this.capture = await captureContainers(TEST_CONFIG, NET.hostPublicIp);
-    log(
-      `program rendered ${Object.keys(this.capture.containers).length} containers: ${Object.keys(this.capture.containers).join(", ")}`,
-    );
-    this.buildNetwork();
-    this.startOutsideServices();
-    let probe = "";
-    const acmeUp = await this.waitFor(
-      "ACME directory",
-      () => {
-        const result = this.tool("client", ["curl", "-fsS", "--cacert", ACME_CA_FILE, PEBBLE.directory]);
-        probe = result.stderr;
-        return result.status === 0;
-      },
-      30,
-    );
-    if (!acmeUp)
-      throw new Error(`Pebble never answered (${probe.trim()}); its log:\n${tail(this.path("logs/pebble.log"))}`);
-
-    for (const name of ["postgres", "synapse", "nginx", "element", "synapse-admin", "coturn", "haproxy"])
-      await this.startContainer(name);
+    await this.boot(["postgres", "synapse", "nginx", "element", "synapse-admin", "coturn", "haproxy"]);
     await this.startDockerShim();
     this.check(
       "jemalloc loaded in Synapse (as the image's start.py does)",
@@ -208,344 +74,6 @@ class Harness {
     for (const name of this.sandbox.daemons.keys()) this.memoryOf(name, "afterFlows");
     // Last: it leaves the client's address rate-limited for a minute.
     this.client("client", "flood");
-  }
-
-  // ---- network -----------------------------------------------------------------------------------
-
-  buildNetwork() {
-    const { sandbox } = this;
-    mkdirSync("/run/netns", { recursive: true });
-    sandbox.mount(["-t", "tmpfs", "-o", "size=1m", "tmpfs"], "/run/netns");
-    const host = this.ns("host");
-    sandbox.addNamespace(host);
-    sandbox.sysctl(host, "net.ipv4.ip_forward", "1");
-    const docker = NET.dockerBridge;
-    sandbox.addBridge(host, docker.name, `${docker.gateway}/${docker.prefixLength}`);
-    sandbox.addBridge(host, NET.publicBridge.name, `${NET.hostPublicIp}/${NET.publicBridge.prefixLength}`);
-
-    for (const spec of Object.values(this.capture.containers)) {
-      if (spec.hostNetwork) continue;
-      const address = NET.containers[spec.name];
-      if (!address) throw new Error(`no address planned for container ${spec.name}`);
-      sandbox.addNamespace(this.ns(spec.name));
-      sandbox.plug(this.ns(spec.name), host, docker.name, `${address}/${docker.prefixLength}`, docker.gateway);
-      // Docker lets containers bind ports below 1024 without privileges (HAProxy runs as uid 99).
-      sandbox.sysctl(this.ns(spec.name), "net.ipv4.ip_unprivileged_port_start", "0");
-    }
-    sandbox.addNamespace(this.ns("jobs"));
-    sandbox.plug(this.ns("jobs"), host, docker.name, `${NET.containers.jobs}/${docker.prefixLength}`, docker.gateway);
-    for (const [name, address] of Object.entries(NET.outside)) {
-      sandbox.addNamespace(this.ns(name));
-      sandbox.plug(
-        this.ns(name),
-        host,
-        NET.publicBridge.name,
-        `${address}/${NET.publicBridge.prefixLength}`,
-        NET.hostPublicIp,
-      );
-    }
-
-    // Tools (curl, iptables, turnutils_uclient) run from the rootfs, resolving as the public side does.
-    writeFileSync(inRoot(sandbox.makeRoot("tools"), "/etc/resolv.conf"), `nameserver ${NET.hostPublicIp}\n`);
-    const iptables = (...args: string[]) => this.tool("host", ["iptables", "-w", ...args], true);
-    for (const { host: port, container } of this.container("haproxy").publishedPorts) {
-      iptables(
-        "-t",
-        "nat",
-        "-A",
-        "PREROUTING",
-        "-d",
-        NET.hostPublicIp,
-        "-p",
-        "tcp",
-        "--dport",
-        String(port),
-        "-j",
-        "DNAT",
-        "--to-destination",
-        `${NET.containers.haproxy}:${container}`,
-      );
-    }
-    iptables("-t", "nat", "-A", "POSTROUTING", "-s", docker.subnet, "!", "-o", docker.name, "-j", "MASQUERADE");
-
-    // DNS for every name: containers (Docker's embedded DNS) and the public names (the Internet's).
-    const names = [
-      ...Object.entries(NET.containers).map(([name, ip]) => `${ip} ${name}`),
-      `${NET.hostPublicIp} ${publicHostnames(parseSettings(TEST_CONFIG)).join(" ")}`,
-      `${NET.outside.acme} ${ACME_HOST}`,
-      `${NET.outside.remote} ${REMOTE_SERVER}`,
-    ];
-    const dns = sandbox.makeRoot("dns");
-    writeFileSync(inRoot(dns, "/etc/firmground-hosts"), `${names.join("\n")}\n`);
-    sandbox.start("dnsmasq", {
-      ns: host,
-      root: dns,
-      user: "0:0",
-      argv: [
-        "dnsmasq",
-        "-k",
-        "--no-resolv",
-        "--no-hosts",
-        "--addn-hosts=/etc/firmground-hosts",
-        `--listen-address=${docker.gateway},${NET.hostPublicIp}`,
-        "--bind-interfaces",
-        "--user=root",
-        // Authoritative for the test names: a missing record (the remote's SRV) is "no such", not "refused".
-        `--local=/test/`,
-        "--log-facility=-",
-      ],
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
-    });
-    // The client processes run on this machine's Node: give them the test network's resolver.
-    writeFileSync(this.path("resolv.conf"), `nameserver ${NET.hostPublicIp}\n`);
-    writeFileSync(this.path("hosts"), "127.0.0.1 localhost\n");
-    sandbox.mount(["--bind", this.path("resolv.conf")], "/etc/resolv.conf");
-    sandbox.mount(["--bind", this.path("hosts")], "/etc/hosts");
-  }
-
-  path = (relative: string) => join(this.runDir, relative);
-
-  /** A tool from the rootfs (curl, iptables, turnutils_*), run inside a namespace. */
-  tool(ns: string, argv: string[], mustPass = false, timeoutMs = 30_000) {
-    return this.sandbox.exec(
-      {
-        ns: this.ns(ns),
-        root: join(this.runDir, "roots/tools/root"),
-        user: "0:0",
-        argv,
-        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
-      },
-      { allowFailure: !mustPass, timeoutMs },
-    );
-  }
-
-  // ---- the outside: ACME server and TURN peer ----------------------------------------------------
-
-  /** A key and a server certificate for `host`, signed by the test CA (acme/ca.pem). */
-  testCertificate(host: string, keyFile: string, certFile: string) {
-    const csr = this.path(`acme/${host}.csr`);
-    const extensions = this.path(`acme/${host}.cnf`);
-    newKeyAndCert(this.path(keyFile), csr, `/CN=${host}`, false);
-    writeFileSync(
-      extensions,
-      `subjectAltName=DNS:${host}\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`,
-    );
-    openssl(
-      "x509",
-      "-req",
-      "-in",
-      csr,
-      "-CA",
-      this.path("acme/ca.pem"),
-      "-CAkey",
-      this.path("acme/ca.key"),
-      "-CAcreateserial",
-      "-days",
-      "1",
-      "-extfile",
-      extensions,
-      "-out",
-      this.path(certFile),
-    );
-  }
-
-  startOutsideServices() {
-    const { sandbox } = this;
-    // A CA for the ACME server's own HTTPS endpoint (certbot must trust it, as it trusts Let's Encrypt).
-    mkdirSync(this.path("acme"));
-    openssl(
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=firmground test ACME CA",
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "keyUsage=critical,keyCertSign,cRLSign",
-      "-keyout",
-      this.path("acme/ca.key"),
-      "-out",
-      this.path("acme/ca.pem"),
-    );
-    this.testCertificate(ACME_HOST, "acme/key.pem", "acme/cert.pem");
-    sandbox.writeFile(this.rootOf("tools"), ACME_CA_FILE, readFileSync(this.path("acme/ca.pem"), "utf8"), 0, 0, 0o644);
-    this.caBundle = this.path("ca-bundle.pem");
-    writeFileSync(this.caBundle, readFileSync(this.path("acme/ca.pem")));
-
-    const acme = sandbox.makeRoot("acme");
-    mkdirSync(inRoot(acme, "/etc/pebble"), { recursive: true });
-    for (const file of ["cert.pem", "key.pem"])
-      writeFileSync(inRoot(acme, `/etc/pebble/${file}`), readFileSync(this.path(`acme/${file}`)));
-    writeFileSync(
-      inRoot(acme, "/etc/pebble/config.json"),
-      JSON.stringify(PEBBLE.config("/etc/pebble/cert.pem", "/etc/pebble/key.pem"), null, 2),
-    );
-    sandbox.start("pebble", {
-      ns: this.ns("acme"),
-      root: acme,
-      user: "0:0",
-      argv: ["pebble", "-config", "/etc/pebble/config.json", "-dnsserver", `${NET.hostPublicIp}:53`],
-      env: { PATH: "/usr/bin:/bin", ...PEBBLE.env },
-    });
-    sandbox.start("turn-peer", {
-      ns: this.ns("peer"),
-      root: sandbox.makeRoot("peer"),
-      user: "65534:65534",
-      argv: ["turnutils_peer", "-L", NET.outside.peer, "-p", String(TURN_PEER_PORT)],
-      env: { PATH: "/usr/bin:/bin" },
-    });
-  }
-
-  // ---- containers --------------------------------------------------------------------------------
-
-  /** Host path of a container mount: the data volume's directories, or a named Docker volume. */
-  private mountSource(spec: ContainerSpec, mount: ContainerSpec["mounts"][number]): string {
-    if (mount.hostPath) {
-      if (!mount.hostPath.startsWith(`${DATA_MOUNT}/`))
-        throw new Error(`${spec.name}: host path ${mount.hostPath} is outside the data volume`);
-      const source = this.path(`volume/${mount.hostPath.slice(DATA_MOUNT.length + 1)}`);
-      mkdirSync(source, { recursive: true });
-      return source;
-    }
-    const source = this.path(`docker-volumes/${mount.volumeName}`);
-    if (!existsSync(source)) {
-      mkdirSync(source, { recursive: true });
-      // A new named volume takes the ownership of the image directory it is first mounted on.
-      const owner = STAND_INS[spec.name]?.volumeOwners[mount.containerPath];
-      if (owner) chownSync(source, ...(owner.split(":").map(Number) as [number, number]));
-    }
-    return source;
-  }
-
-  private prepareDataVolume() {
-    if (existsSync(this.path("volume/.prepared"))) return;
-    // As the host's bootstrap does on a blank volume.
-    for (const dir of DATA_VOLUME_DIRS) {
-      const path = this.path(`volume/${dir.path}`);
-      mkdirSync(path, { recursive: true });
-      chownSync(path, Number(dir.owner), Number(dir.owner));
-      chmodSync(path, parseInt(dir.mode, 8));
-    }
-    writeFileSync(this.path("volume/.prepared"), "");
-  }
-
-  private rootOf = (name: string) => join(this.runDir, "roots", name, "root");
-
-  async startContainer(name: string) {
-    const { sandbox } = this;
-    const spec = this.container(name);
-    const standIn = STAND_INS[name];
-    if (!standIn) throw new Error(`no image stand-in for ${name} (${spec.image})`);
-    this.prepareDataVolume();
-    let root = this.rootOf(name);
-    if (!existsSync(join(root, "etc/debian_version"))) {
-      root = sandbox.makeRoot(name, spec.shmSizeMb ?? 64);
-      for (const path of standIn.remove) rmSync(inRoot(root, path), { force: true });
-      for (const account of standIn.accounts) {
-        const [user, uid, gid, home] = account.split(":");
-        writeFileSync(inRoot(root, "/etc/passwd"), `${user}:x:${uid}:${gid}::${home}:/bin/sh\n`, { flag: "a" });
-        writeFileSync(inRoot(root, "/etc/group"), `${user}:x:${gid}:\n`, { flag: "a" });
-      }
-      for (const dir of standIn.dirs) {
-        mkdirSync(inRoot(root, dir.path), { recursive: true });
-        chownSync(inRoot(root, dir.path), ...(dir.owner.split(":").map(Number) as [number, number]));
-      }
-      for (const file of standIn.files) sandbox.writeFile(root, file.path, file.content, 0, 0, file.mode);
-      if (name === "certbot" || name === "synapse")
-        sandbox.writeFile(root, ACME_CA_FILE, readFileSync(this.path("acme/ca.pem"), "utf8"), 0, 0, 0o644);
-      for (const mount of spec.mounts)
-        sandbox.bind(this.mountSource(spec, mount), root, mount.containerPath, mount.readOnly);
-      // The program's files, byte for byte, with their owners and modes.
-      for (const file of spec.uploads) sandbox.writeFile(root, file.path, file.content, file.uid, file.gid, file.mode);
-      // What Docker writes into every container: its hosts file and resolver.
-      const resolver = spec.hostNetwork ? NET.hostPublicIp : NET.dockerBridge.gateway;
-      writeFileSync(
-        inRoot(root, "/etc/hosts"),
-        `127.0.0.1 localhost\n${spec.hostNetwork ? "" : `${NET.containers[name]} ${name}\n`}`,
-      );
-      writeFileSync(inRoot(root, "/etc/resolv.conf"), `nameserver ${resolver}\n`);
-    }
-    const base = {
-      ns: this.ns(spec.hostNetwork ? "host" : name),
-      root,
-      user: standIn.user,
-      env: { ...standIn.env(root), ...spec.env },
-    };
-    if (standIn.initUnless && !existsSync(inRoot(root, standIn.initUnless))) {
-      // The image's entrypoint, when it runs as root, first hands the data directory to the image's user.
-      for (const mount of spec.mounts) {
-        if (mount.hostPath) {
-          const source = this.mountSource(spec, mount);
-          chownSync(source, ...(standIn.user.split(":").map(Number) as [number, number]));
-          chmodSync(source, 0o700);
-        }
-      }
-      for (const step of standIn.init(spec)) {
-        log(`${name}: first start, ${step.argv.join(" ")}`);
-        sandbox.exec({ ...base, argv: step.argv }, { input: step.input, timeoutMs: 120_000 });
-      }
-    }
-    sandbox.start(name, {
-      ...base,
-      argv: standIn.argv(spec),
-      memoryMb: spec.memoryMb,
-      stopSignal: standIn.stopSignal,
-      stopTimeoutSeconds: 30,
-    });
-    this.memory[name] = { ...this.memory[name], limitMb: spec.memoryMb };
-    await this.waitHealthy(name);
-  }
-
-  /** Polls the container's own Docker healthcheck until it passes, as `wait: true` does. */
-  async waitHealthy(name: string, timeoutSeconds = 120) {
-    const spec = this.container(name);
-    const standIn = STAND_INS[name];
-    const [kind, ...rest] = spec.healthcheck;
-    const argv = kind === "CMD-SHELL" ? ["/bin/sh", "-c", rest.join(" ")] : rest;
-    const root = this.rootOf(name);
-    const started = Date.now();
-    const healthy = await this.waitFor(
-      `${name} healthy`,
-      () => {
-        if (!this.sandbox.isRunning(name))
-          throw new Error(`${name} exited; its log:\n${tail(this.path(`logs/${name}.log`))}`);
-        return (
-          this.sandbox.exec(
-            { ns: this.ns(spec.hostNetwork ? "host" : name), root, user: standIn.user, argv, env: standIn.env(root) },
-            { allowFailure: true, timeoutMs: 10_000 },
-          ).status === 0
-        );
-      },
-      timeoutSeconds,
-    );
-    this.check(
-      `${name} healthy (its own healthcheck)`,
-      healthy,
-      `${spec.healthcheck.slice(1).join(" ")} after ${((Date.now() - started) / 1000).toFixed(1)} s`,
-    );
-    if (!healthy) throw new Error(`${name} never became healthy; its log:\n${tail(this.path(`logs/${name}.log`))}`);
-  }
-
-  async waitFor(what: string, test: () => boolean, timeoutSeconds: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutSeconds * 1000;
-    while (Date.now() < deadline) {
-      if (test()) return true;
-      await delay(500);
-    }
-    log(`gave up waiting for ${what} after ${timeoutSeconds} s`);
-    return false;
-  }
-
-  memoryOf(name: string, when: "idle" | "afterFlows") {
-    if (!this.sandbox.isRunning(name)) return;
-    this.memory[name] = { ...this.memory[name], [when]: this.sandbox.memory(name) };
   }
 
   // ---- clients -----------------------------------------------------------------------------------
@@ -637,11 +165,6 @@ class Harness {
     return existsSync(`${resultFile}.pem`) ? new X509Certificate(readFileSync(`${resultFile}.pem`)) : undefined;
   }
 
-  liveCertificate(): X509Certificate | undefined {
-    const file = this.path("volume/letsencrypt/live/firmground/cert.pem");
-    return existsSync(file) ? new X509Certificate(readFileSync(file)) : undefined;
-  }
-
   async certificates() {
     const matrixHost = `matrix.${TEST_DOMAIN}`;
     const fallback = new X509Certificate(this.upload("haproxy", "/usr/local/etc/haproxy/fallback.pem"));
@@ -653,16 +176,10 @@ class Harness {
     );
 
     const haproxyPid = this.sandbox.daemons.get("haproxy")!.pid;
-    await this.startContainer("certbot");
-    const issued = await this.waitFor(
-      "first certificate",
-      () => existsSync(this.path("volume/certs/haproxy/firmground.pem")),
-      120,
-    );
-    const live = this.liveCertificate();
+    const live = await this.issueCertificate();
     this.check(
       "certbot obtains a certificate from Pebble (HTTP-01 through HAProxy :80 and the NGINX webroot)",
-      issued && !!live && live.issuer.includes("Pebble"),
+      !!live && live.issuer.includes("Pebble"),
       live
         ? `${live.subject}; issuer ${live.issuer.replace(/\n/g, ", ")}; SAN ${live.subjectAltName}`
         : `nothing issued; certbot log:\n${tail(this.path("logs/certbot.log"))}`,
@@ -708,15 +225,6 @@ class Harness {
     );
   }
 
-  trustPebble() {
-    const pem = this.tool(
-      "client",
-      ["curl", "-fsS", "--cacert", ACME_CA_FILE, `https://${ACME_HOST}:15000/roots/0`],
-      true,
-    ).stdout;
-    writeFileSync(this.caBundle, `${readFileSync(this.path("acme/ca.pem"), "utf8")}${pem}`);
-  }
-
   async expectServed(name: string, host: string, port: number, expected: X509Certificate, samePid?: number) {
     let served: X509Certificate | undefined;
     const deadline = Date.now() + 30_000;
@@ -734,15 +242,6 @@ class Harness {
   }
 
   /** Interrupts the `sleep` a container's shell loop is waiting on, so the loop runs its next pass now. */
-  wakeSleep(name: string) {
-    const daemon = this.sandbox.daemons.get(name);
-    const sleeps = daemon
-      ? descendants(daemon.pid).filter((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "sleep")
-      : [];
-    for (const pid of sleeps) process.kill(pid, "SIGTERM");
-    log(`woke ${name}'s loop (${sleeps.length} sleep)`);
-  }
-
   clientChecks() {
     this.client("client", "well-known");
     this.client("client", "unknown-host");
@@ -1164,14 +663,10 @@ class Harness {
   }
 }
 
-const tail = (file: string, lines = 25) =>
-  existsSync(file) ? readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n") : "(no log)";
-const lastLines = (text: string) => text.trim().split("\n").slice(-2).join(" | ");
-
 async function inner(runDir: string, rootfs: string): Promise<number> {
   const started = Date.now();
-  const sandbox = new Sandbox(runDir, rootfs, log, `firmground-stack-${runId(runDir)}`);
-  const harness = new Harness(sandbox, rootfs, runDir);
+  const sandbox = new Sandbox(runDir, rootfs, log, cgroupPrefix(runDir));
+  const harness = new StackTest(sandbox, rootfs, runDir);
   const summary: Summary = {
     ok: false,
     startedAt: new Date(started).toISOString(),
@@ -1224,26 +719,4 @@ function printSummary(summary: Summary) {
   console.log(lines.join("\n"));
 }
 
-if (process.argv[2] === "--inside") {
-  let finished = false;
-  // Node exits 0 when nothing is left to wait for; a harness that stops early must not pass.
-  process.on("exit", () => {
-    if (!finished) {
-      console.error("the harness stopped before finishing (a promise it awaited never settled): FAILED");
-      process.exitCode = 1;
-    }
-  });
-  inner(process.argv[3], process.argv[4]).then(
-    (code) => {
-      finished = true;
-      process.exit(code);
-    },
-    (error: unknown) => {
-      finished = true;
-      console.error(error);
-      process.exit(1);
-    },
-  );
-} else {
-  process.exitCode = outer();
-}
+runIsolated(__filename, "npm run test:stack", inner);
