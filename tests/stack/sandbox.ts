@@ -342,6 +342,19 @@ export class Sandbox {
     return result;
   }
 
+  /** CPU seconds the daemon's live processes (and the children they reaped) have used so far. */
+  cpuSeconds(name: string): number {
+    const daemon = this.daemons.get(name);
+    if (!daemon) throw new Error(`${name} is not running`);
+    return [daemon.pid, ...descendants(daemon.pid)].reduce((sum, pid) => sum + statOf(pid).cpuSeconds, 0);
+  }
+
+  /** Starts a daemon's cgroup peak afresh (a benchmark measures each server's run on its own). */
+  resetMemoryPeak(name: string) {
+    const cgroup = this.daemons.get(name)?.cgroup;
+    if (cgroup) writeFileSync(join(cgroup, "memory.max_usage_in_bytes"), "0");
+  }
+
   /** Whether a shared library is mapped into the daemon (jemalloc, say). */
   maps(name: string, library: string): boolean {
     const daemon = this.daemons.get(name);
@@ -413,11 +426,19 @@ function tryKill(pid: number, signal: NodeJS.Signals) {
   }
 }
 
-/** A process's state and parent from /proc/<pid>/stat (the fields after the command name, which may hold spaces). */
-function statOf(pid: number | string): { state?: string; ppid: number } {
+/** Kernel clock ticks per second, the unit of /proc/<pid>/stat's CPU times (100 on Linux). */
+const CLOCK_TICKS = 100;
+
+/**
+ * A process's state, parent and CPU time (its own and its reaped children's, seconds) from
+ * /proc/<pid>/stat: the fields after the command name, which may hold spaces.
+ */
+function statOf(pid: number | string): { state?: string; ppid: number; cpuSeconds: number } {
   const stat = readOr(`/proc/${pid}/stat`);
-  const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return { state, ppid: Number(ppid) };
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields 14–17 of proc(5): utime, stime, cutime, cstime (this slice starts at field 3).
+  const ticks = fields.slice(11, 15).reduce((sum, f) => sum + (Number(f) || 0), 0);
+  return { state: fields[0], ppid: Number(fields[1]), cpuSeconds: ticks / CLOCK_TICKS };
 }
 
 const parentOf = (pid: number) => statOf(pid).ppid;

@@ -1,0 +1,127 @@
+import {
+  compare,
+  formatReport,
+  latencySummary,
+  workloadFromArgs,
+  type BenchReport,
+  type ServerRun,
+} from "./stack/benchReport";
+
+describe("npm run bench flags", () => {
+  it("defaults to 200 users in 20 rooms, 32 senders, 60 s phases and a rate derived from saturation", () => {
+    expect(workloadFromArgs([])).toEqual({
+      users: 200,
+      rooms: 20,
+      ratePerSecond: undefined,
+      concurrency: 32,
+      phaseSeconds: 60,
+    });
+    expect(workloadFromArgs(["--rate", "12", "--seconds", "10"])).toMatchObject({
+      ratePerSecond: 12,
+      phaseSeconds: 10,
+    });
+  });
+
+  it.each([
+    [["--users", "0"], "--users 0: expected a whole number of at least 1"],
+    [["--rate", "2.5"], "--rate 2.5: expected a whole number of at least 1"],
+    [["--seconds", "3"], "--seconds 3: expected a whole number of at least 5"],
+    [["--concurrency", "many"], "--concurrency many: expected a whole number of at least 1"],
+    [["--users", "10", "--rooms", "11"], "--rooms 11: at most --users (10); each room's creator is a user"],
+  ])("refuses %j, naming the flag, the value and what is allowed", (args, message) => {
+    expect(() => workloadFromArgs(args)).toThrow(message);
+  });
+
+  it("refuses an unknown flag", () => {
+    expect(() => workloadFromArgs(["--user", "5"])).toThrow(/--user/);
+  });
+});
+
+describe("latency summary", () => {
+  it("takes nearest-rank percentiles", () => {
+    const samples = Array.from({ length: 100 }, (_, i) => 100 - i); // 1..100, unsorted
+    expect(latencySummary(samples)).toEqual({ p50: 50, p90: 90, p99: 99, max: 100 });
+    expect(latencySummary([7.26])).toEqual({ p50: 7.3, p90: 7.3, p99: 7.3, max: 7.3 });
+    expect(latencySummary([])).toEqual({ p50: 0, p90: 0, p99: 0, max: 0 });
+  });
+});
+
+function run(server: string, synapseRss: number, saturation: number, ratePhases: Record<string, number>): ServerRun {
+  const memory = { rssMb: synapseRss, pssMb: synapseRss - 5, processes: 1 };
+  const phase = (kind: "rate" | "saturate", via: "haproxy-tls" | "direct", perSecond: number, p50: number) => ({
+    kind,
+    via,
+    seconds: 60,
+    sent: perSecond * 60,
+    ok: perSecond * 60,
+    failures: {},
+    achievedPerSecond: perSecond,
+    latencyMs: { p50, p90: p50 * 2, p99: p50 * 4, max: p50 * 5 },
+    cpuSeconds: 6,
+    cpuPercent: { synapse: 90, postgres: 50, haproxy: 3, loadGenerator: 10 },
+  });
+  const phases: ServerRun["phases"] = {};
+  for (const [label, p50] of Object.entries(ratePhases)) {
+    const [kind, ...via] = label.split("-") as ["rate" | "saturate", string];
+    phases[label] = phase(kind, via.join("-") as "haproxy-tls" | "direct", kind === "rate" ? 15 : saturation, p50);
+  }
+  return {
+    server,
+    setupSeconds: 20,
+    idle: { synapse: memory, postgres: { ...memory, pssMb: 100 }, haproxy: memory },
+    peak: { synapse: { rssMb: synapseRss * 2, pssMb: 0 }, postgres: { rssMb: 0, pssMb: 150 }, haproxy: memory },
+    phases,
+  };
+}
+
+describe("comparisons", () => {
+  const ours = run("firmground", 150, 30, {
+    "saturate-haproxy-tls": 1000,
+    "rate-haproxy-tls": 40,
+    "saturate-direct": 900,
+    "rate-direct": 30,
+  });
+  const stock = run("stock", 200, 24, { "saturate-haproxy-tls": 1250, "rate-haproxy-tls": 80 });
+
+  it("divides firmground's figures by stock's, and proxied by direct", () => {
+    const { oursOverStock, proxiedOverDirect } = compare([ours, stock]);
+    const byFigure = Object.fromEntries(oursOverStock.map((c) => [c.figure, c]));
+    expect(byFigure["Synapse RSS idle, MiB"]).toEqual({ figure: "Synapse RSS idle, MiB", a: 150, b: 200, ratio: 0.75 });
+    expect(byFigure["Synapse RSS peak, MiB"].ratio).toBe(0.75);
+    expect(byFigure["saturation, msg/s"]).toMatchObject({ a: 30, b: 24, ratio: 1.25 });
+    expect(byFigure["fixed rate p50, ms"]).toMatchObject({ a: 40, b: 80, ratio: 0.5 });
+    expect(byFigure["fixed rate p99, ms"]).toMatchObject({ a: 160, b: 320, ratio: 0.5 });
+    expect(proxiedOverDirect.map((c) => [c.figure, c.a, c.b, c.ratio])).toEqual([
+      ["saturation, msg/s", 30, 30, 1],
+      ["fixed rate p50, ms", 40, 30, 1.33],
+      ["fixed rate p99, ms", 160, 120, 1.33],
+    ]);
+  });
+
+  it("compares nothing when a run is missing, and says which phase is missing", () => {
+    expect(compare([ours])).toEqual({ oursOverStock: [], proxiedOverDirect: [] });
+    const noDirect = run("firmground", 150, 30, { "saturate-haproxy-tls": 1000, "rate-haproxy-tls": 40 });
+    expect(() => compare([noDirect, stock])).toThrow("the firmground run has no saturate-direct phase");
+  });
+
+  it("prints every phase and both tables", () => {
+    const report: BenchReport = {
+      ok: true,
+      startedAt: "2026-11-26T00:00:00Z",
+      seconds: 500,
+      machine: { arch: "x64", cpus: 2, memoryMb: 4096, cpuModel: "Test CPU" },
+      versions: { "matrix-synapse": "1.160.0-1" },
+      workload: { users: 200, rooms: 20, ratePerSecond: 15, concurrency: 32, phaseSeconds: 60 },
+      notes: [],
+      stockChanges: [],
+      runs: [ours, stock],
+      ...compare([ours, stock]),
+    };
+    const text = formatReport(report);
+    expect(text).toContain("Machine: 2 × Test CPU (x64), 4096 MiB");
+    expect(text).toContain("200 users in 20 rooms; 15 msg/s offered");
+    expect(text.match(/^ {2}(firmground|stock) +(rate|saturate)-/gm)).toHaveLength(6);
+    expect(text).toMatch(/firmground \/ stock[^\n]*\n[^\n]*\n {2}Synapse RSS idle, MiB +150 +200 +0.75/);
+    expect(text).toMatch(/saturation, msg\/s +30 +30 +1\n/);
+  });
+});

@@ -1,0 +1,386 @@
+/**
+ * `npm run bench`: the same Matrix workload against firmground's rendered Synapse and against a stock
+ * `--generate-config` Synapse, on the same real daemons, PostgreSQL and HAProxy (harness.ts). A
+ * benchmark, not a test: it fails only when it cannot measure, and writes what it measured to
+ * `.stack/bench.json`.
+ *
+ * For each server: N users in M rooms (load.ts setup), an idle pause, then messages at a fixed offered
+ * rate and at saturation through HAProxy with TLS, sampling every daemon's memory each second.
+ * firmground's server is also measured on Synapse's own listener, to show what the proxy costs.
+ * Flags (after `--`): --seconds S per phase (default 60), --users N (200), --rooms M (20),
+ * --concurrency C (32 senders at saturation), --rate R (msg/s offered; default half of the saturation
+ * firmground's server reached).
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import * as YAML from "yaml";
+import { POSTGRES, PORTS, SYNAPSE } from "../../config-templates/paths";
+import { Harness, tail } from "./harness";
+import { cgroupPrefix, log, REPO, runIsolated } from "./isolation";
+import type { LoadPlan, PhaseResult } from "./load";
+import {
+  compare,
+  formatReport,
+  MEASURED,
+  RATE_SHARE_OF_SATURATION,
+  workloadFromArgs,
+  type BenchReport,
+  type Measured,
+  type MemoryPeak,
+  type ServerRun,
+  type Workload,
+} from "./benchReport";
+import { NET, STAND_INS, TEST_CONFIG, TEST_DOMAIN } from "./overlay";
+import { packageVersions } from "./rootfs";
+import { delay, inRoot, Sandbox, type Memory } from "./sandbox";
+
+const BENCH_FILE = process.env.BENCH_OUTPUT ?? join(REPO, ".stack", "bench.json");
+
+/** Only what a user would set for a small server: the test run's extra overlays (rate limits, federation fixtures) are left out. */
+const BENCH_CONFIG: Record<string, string> = {
+  serverName: TEST_CONFIG.serverName,
+  acmeEmail: TEST_CONFIG.acmeEmail,
+  acmeServer: TEST_CONFIG.acmeServer,
+  adminCidrs: TEST_CONFIG.adminCidrs,
+};
+
+/** Source addresses of the benchmark's users on the public side (HAProxy limits requests per source). */
+const SOURCES = Array.from({ length: 16 }, (_, i) => `198.51.100.${100 + i}`);
+/** Synapse's own listener, reached from the Docker bridge (the "jobs" namespace). */
+const SYNAPSE_DIRECT = `http://${NET.containers.synapse}:${PORTS.synapse}`;
+
+class Bench extends Harness {
+  readonly runs: ServerRun[] = [];
+  readonly stockChanges: string[] = [];
+
+  constructor(
+    sandbox: Sandbox,
+    rootfs: string,
+    runDir: string,
+    readonly workload: Workload,
+  ) {
+    super(sandbox, rootfs, runDir);
+  }
+
+  async run() {
+    await this.boot(["postgres", "synapse", "nginx", "haproxy"], BENCH_CONFIG);
+    const live = await this.issueCertificate();
+    if (!live) throw new Error(`certbot issued no certificate; its log:\n${tail(this.path("logs/certbot.log"))}`);
+    this.trustPebble();
+    this.addLoadNamespace();
+
+    const ours = await this.measure("firmground", this.upload("synapse", SYNAPSE.registrationSharedSecret), true);
+    await this.sandbox.stop("synapse");
+    const stockSecret = await this.startStock();
+    const stock = await this.measure("stock", stockSecret, false);
+    this.runs.push(ours, stock);
+  }
+
+  /** The users' side: one namespace on the public bridge holding every source address. */
+  addLoadNamespace() {
+    const ns = this.ns("load");
+    this.sandbox.addNamespace(ns);
+    const prefix = NET.publicBridge.prefixLength;
+    this.sandbox.plug(ns, this.ns("host"), NET.publicBridge.name, `${SOURCES[0]}/${prefix}`, NET.hostPublicIp);
+    for (const address of SOURCES.slice(1)) this.sandbox.ip(ns, "addr", "add", `${address}/${prefix}`, "dev", "eth0");
+  }
+
+  private plan(registrationSecret: string, via: "haproxy-tls" | "direct", phase?: LoadPlan["phase"]): LoadPlan {
+    return {
+      serverName: TEST_DOMAIN,
+      baseUrl: via === "direct" ? SYNAPSE_DIRECT : `https://matrix.${TEST_DOMAIN}`,
+      sourceAddresses: via === "direct" ? [] : SOURCES,
+      setupUrl: SYNAPSE_DIRECT,
+      registrationSecret,
+      users: this.workload.users,
+      rooms: this.workload.rooms,
+      phase,
+    };
+  }
+
+  /** Runs load.ts in a namespace, sampling memory each second while it runs; returns the peaks seen. */
+  private async load(
+    ns: string,
+    args: string[],
+    plan: LoadPlan,
+    daemons: Record<Measured, string>,
+    peak: Record<Measured, MemoryPeak>,
+  ) {
+    const planFile = this.path(`plan-${Date.now()}.json`);
+    writeFileSync(planFile, JSON.stringify(plan), { mode: 0o600 });
+    const sample = () => {
+      for (const name of MEASURED) {
+        if (!this.sandbox.isRunning(daemons[name])) continue;
+        const m = this.sandbox.memory(daemons[name]);
+        peak[name].rssMb = Math.max(peak[name].rssMb, m.rssMb);
+        peak[name].pssMb = Math.max(peak[name].pssMb, m.pssMb);
+      }
+    };
+    const timer = setInterval(sample, 1000);
+    const started = Date.now();
+    const cpuBefore = MEASURED.map((name) => this.sandbox.cpuSeconds(daemons[name]));
+    const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
+      const child = spawn(
+        "ip",
+        [
+          "netns",
+          "exec",
+          this.ns(ns),
+          process.execPath,
+          "--import",
+          "tsx",
+          join(__dirname, "load.ts"),
+          args[0],
+          planFile,
+          ...args.slice(1),
+        ],
+        { env: { ...process.env, NODE_EXTRA_CA_CERTS: this.caBundle } },
+      );
+      let text = "";
+      child.stdout.on("data", (d: Buffer) => (text += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (text += d.toString()));
+      child.on("close", (exit) => resolve({ code: exit ?? 1, output: text }));
+    });
+    clearInterval(timer);
+    sample();
+    if (code !== 0) throw new Error(`load.ts ${args[0]} failed (exit ${code}):\n${output.slice(-2000)}`);
+    const seconds = (Date.now() - started) / 1000;
+    // Share of one core each daemon used while the load ran (the machine has cpus() of them).
+    const cpuPercent = Object.fromEntries(
+      MEASURED.map((name, i) => [
+        name,
+        Math.round(((this.sandbox.cpuSeconds(daemons[name]) - cpuBefore[i]) / seconds) * 100),
+      ]),
+    ) as Record<Measured, number>;
+    return { seconds, cpuPercent };
+  }
+
+  /** Setup, idle, then each phase, for the Synapse now running as "synapse" or "synapse-stock". */
+  private async measure(server: string, registrationSecret: string, alsoDirect: boolean): Promise<ServerRun> {
+    const daemons: Record<Measured, string> = {
+      synapse: server === "stock" ? "synapse-stock" : "synapse",
+      postgres: "postgres",
+      haproxy: "haproxy",
+    };
+    const memoryOf = (name: Measured) => this.sandbox.memory(daemons[name]);
+    for (const name of MEASURED) this.sandbox.resetMemoryPeak(daemons[name]);
+    const peak = Object.fromEntries(MEASURED.map((n) => [n, { rssMb: 0, pssMb: 0 }])) as Record<Measured, MemoryPeak>;
+
+    log(`${server}: setting up ${this.workload.users} users in ${this.workload.rooms} rooms`);
+    const usersFile = this.path(`users-${server}.json`);
+    const { seconds: setupSeconds } = await this.load(
+      "jobs",
+      ["setup", usersFile],
+      this.plan(registrationSecret, "direct"),
+      daemons,
+      peak,
+    );
+    log(`${server}: set up in ${setupSeconds.toFixed(0)} s; idle for 15 s`);
+    await delay(15_000);
+    const idle = Object.fromEntries(MEASURED.map((n) => [n, memoryOf(n)])) as Record<Measured, Memory>;
+
+    const { concurrency, phaseSeconds } = this.workload;
+    const phases: ServerRun["phases"] = {};
+    const vias: ("haproxy-tls" | "direct")[] = alsoDirect ? ["haproxy-tls", "direct"] : ["haproxy-tls"];
+    for (const via of vias) {
+      // Saturation first: with no --rate, the offered rate is derived from it.
+      for (const kind of ["saturate", "rate"] as const) {
+        const phase: LoadPlan["phase"] =
+          kind === "saturate"
+            ? { kind, concurrency, seconds: phaseSeconds }
+            : { kind, perSecond: this.offeredRate(phases), seconds: phaseSeconds };
+        const label = `${kind}-${via}`;
+        const resultFile = this.path(`result-${server}-${label}.json`);
+        log(`${server}: ${label} for ${phaseSeconds} s`);
+        const { cpuPercent } = await this.load(
+          via === "direct" ? "jobs" : "load",
+          ["send", usersFile, resultFile],
+          this.plan(registrationSecret, via, phase),
+          daemons,
+          peak,
+        );
+        const result = JSON.parse(readFileSync(resultFile, "utf8")) as PhaseResult;
+        phases[label] = {
+          ...result,
+          via,
+          cpuPercent: { ...cpuPercent, loadGenerator: Math.round((result.cpuSeconds / result.seconds) * 100) },
+        };
+        log(
+          `${server}: ${label}: ${result.achievedPerSecond} msg/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, ${result.sent - result.ok} failed`,
+        );
+        await delay(5000);
+      }
+    }
+    for (const name of MEASURED) {
+      const m = memoryOf(name);
+      peak[name].cgroupPeakMb = m.cgroupPeakMb;
+      peak[name].limitMb = this.memory[daemons[name]]?.limitMb;
+    }
+    return { server, setupSeconds: Math.round(setupSeconds), idle, peak, phases };
+  }
+
+  /** The fixed offered rate: as given, or fixed from the first saturation measured (firmground's, through HAProxy). */
+  private offeredRate(phases: ServerRun["phases"]): number {
+    this.workload.ratePerSecond ??= Math.max(
+      1,
+      Math.round(phases["saturate-haproxy-tls"].achievedPerSecond * RATE_SHARE_OF_SATURATION),
+    );
+    return this.workload.ratePerSecond;
+  }
+
+  /**
+   * A stock Synapse as the seed's guide makes one: `--generate-config`, then only what it needs to run
+   * here at all (PostgreSQL instead of SQLite, listening beyond loopback so HAProxy reaches it). Same
+   * image stand-in (jemalloc preloaded, as the image's start.py does), same address, same PostgreSQL
+   * (its own C-collation database), no memory limit (as `docker run` without one). Returns its
+   * registration shared secret.
+   */
+  async startStock(): Promise<string> {
+    const { sandbox } = this;
+    const root = sandbox.makeRoot("synapse-stock");
+    const standIn = STAND_INS.synapse;
+    writeFileSync(inRoot(root, "/etc/passwd"), "synapse:x:991:991::/data:/bin/sh\n", { flag: "a" });
+    writeFileSync(inRoot(root, "/etc/group"), "synapse:x:991:\n", { flag: "a" });
+    mkdirSync(inRoot(root, "/data"), { recursive: true });
+    sandbox.run("chown", ["991:991", inRoot(root, "/data")]);
+    writeFileSync(inRoot(root, "/etc/resolv.conf"), `nameserver ${NET.dockerBridge.gateway}\n`);
+    writeFileSync(inRoot(root, "/etc/hosts"), `127.0.0.1 localhost\n${NET.containers.synapse} synapse\n`);
+    const base = { ns: this.ns("synapse"), root, user: "991:991", env: standIn.env(root) };
+
+    const password = /:([^:\n]+)\s*$/.exec(this.upload("synapse", SYNAPSE.pgpass))?.[1];
+    if (!password) throw new Error("no password in the rendered pgpass");
+    // firmground's pg_hba admits the synapse user to the synapse database only: set firmground's aside
+    // (renamed, kept) and give the stock server a fresh one of that name, through the local socket.
+    const postgresRoot = this.rootOf("postgres");
+    sandbox.exec(
+      {
+        ns: this.ns("postgres"),
+        root: postgresRoot,
+        user: STAND_INS.postgres.user,
+        env: STAND_INS.postgres.env(postgresRoot),
+        argv: [
+          "psql",
+          "-h",
+          "/var/run/postgresql",
+          "-U",
+          POSTGRES.user,
+          "-d",
+          "postgres",
+          "-v",
+          "ON_ERROR_STOP=1",
+          "-c",
+          `ALTER DATABASE ${POSTGRES.database} RENAME TO ${POSTGRES.database}_firmground`,
+          "-c",
+          `CREATE DATABASE ${POSTGRES.database} ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`,
+        ],
+      },
+      { timeoutMs: 30_000 },
+    );
+    sandbox.exec(
+      {
+        ...base,
+        // From /data, as the image's WORKDIR: the generated log config names homeserver.log in the working directory.
+        argv: [
+          "sh",
+          "-c",
+          'cd /data && exec python3 -m synapse.app.homeserver --server-name "$0" --config-path /data/homeserver.yaml --data-directory /data --generate-config --report-stats=no',
+          TEST_DOMAIN,
+        ],
+      },
+      { timeoutMs: 120_000 },
+    );
+    const configFile = inRoot(root, "/data/homeserver.yaml");
+    const generated = YAML.parseDocument(readFileSync(configFile, "utf8"));
+    generated.set("database", {
+      name: "psycopg2",
+      args: { user: POSTGRES.user, password, dbname: POSTGRES.database, host: "postgres", cp_min: 5, cp_max: 10 },
+    });
+    generated.setIn(["listeners", 0, "bind_addresses"], ["0.0.0.0"]);
+    writeFileSync(configFile, generated.toString());
+    this.stockChanges.push(
+      "database: psycopg2 on the same PostgreSQL (a fresh C-collation database named as firmground's, whose own is renamed aside), cp_min 5, cp_max 10 (Synapse's documented example)",
+      "listeners[0].bind_addresses: 0.0.0.0 (generated: ::1 and 127.0.0.1, which HAProxy in another container cannot reach)",
+    );
+    sandbox.start("synapse-stock", {
+      ...base,
+      argv: ["python3", "-m", "synapse.app.homeserver", "--config-path", "/data/homeserver.yaml"],
+      // No limit, as `docker run` without --memory; the cgroup only accounts (its peak is reported).
+      memoryMb: Math.round(totalmem() / 2 ** 20),
+      stopSignal: "SIGTERM",
+      stopTimeoutSeconds: 30,
+    });
+    const up = await this.waitFor(
+      "stock Synapse behind HAProxy",
+      () =>
+        this.tool("load", ["curl", "-fsSk", "-o", "/dev/null", `https://matrix.${TEST_DOMAIN}/_matrix/client/versions`])
+          .status === 0,
+      120,
+    );
+    if (!up)
+      throw new Error(
+        `stock Synapse never answered through HAProxy; its log:\n${tail(this.path("logs/synapse-stock.log"))}`,
+      );
+    const secret = (YAML.parse(readFileSync(configFile, "utf8")) as { registration_shared_secret?: string })
+      .registration_shared_secret;
+    if (!secret) throw new Error("the generated config has no registration_shared_secret");
+    return secret;
+  }
+}
+
+async function inner(runDir: string, rootfs: string): Promise<number> {
+  const started = Date.now();
+  const workload = workloadFromArgs(process.argv.slice(5));
+  const sandbox = new Sandbox(runDir, rootfs, log, cgroupPrefix(runDir));
+  const bench = new Bench(sandbox, rootfs, runDir, workload);
+  const report: BenchReport = {
+    ok: false,
+    startedAt: new Date(started).toISOString(),
+    seconds: 0,
+    machine: {
+      arch: process.arch,
+      cpus: cpus().length,
+      memoryMb: Math.round(totalmem() / 2 ** 20),
+      cpuModel: cpus()[0]?.model ?? "unknown",
+    },
+    versions: packageVersions(rootfs),
+    workload,
+    notes: [
+      "Each user's per-user message limit is lifted through the admin API on both servers, so saturation measures the server, not Synapse's per-user limiter.",
+      "firmground's server runs first; PostgreSQL is the same instance for both, with each server in its own database.",
+      "Users are spread over 16 source addresses: HAProxy allows one address 400 requests per 10 s.",
+    ],
+    stockChanges: bench.stockChanges,
+    runs: bench.runs,
+    oursOverStock: [],
+    proxiedOverDirect: [],
+  };
+  try {
+    await bench.run();
+    Object.assign(report, compare(report.runs));
+  } catch (error) {
+    report.error = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    log(`ERROR ${report.error}`);
+  } finally {
+    const left = await sandbox.teardown();
+    if (left.length) report.error = `${report.error ?? ""}\nleft behind: ${left.join("; ")}`.trim();
+  }
+  report.seconds = Math.round((Date.now() - started) / 1000);
+  report.ok = !report.error && report.runs.length === 2;
+  console.log(formatReport(report));
+  mkdirSync(join(BENCH_FILE, ".."), { recursive: true });
+  writeFileSync(BENCH_FILE, `${JSON.stringify(report, null, 2)}\n`);
+  log(`report written to ${BENCH_FILE}`);
+  return report.ok ? 0 : 1;
+}
+
+if (process.argv[2] !== "--inside") {
+  try {
+    workloadFromArgs(process.argv.slice(2));
+  } catch (error) {
+    console.error(`npm run bench: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(2);
+  }
+}
+runIsolated(__filename, "npm run bench", inner);

@@ -1,0 +1,204 @@
+/**
+ * The benchmark's figures: the workload from its flags, what one server's run recorded, and the
+ * comparisons (ours / stock, proxied / direct) and printed table made from them. Pure; bench.ts measures.
+ */
+import { parseArgs } from "node:util";
+import type { PhaseResult } from "./load";
+import type { Memory } from "./sandbox";
+
+/** The daemons whose memory the benchmark reports. */
+export const MEASURED = ["synapse", "postgres", "haproxy"] as const;
+export type Measured = (typeof MEASURED)[number];
+
+/** The offered rate, when not given: this share of what firmground's server sustained at saturation. */
+export const RATE_SHARE_OF_SATURATION = 0.5;
+
+export interface Workload {
+  users: number;
+  rooms: number;
+  /**
+   * The fixed offered rate, the same for every server. Unless given, set once firmground's server has
+   * been saturated (through HAProxy): half of what it sustained, so that it is below saturation on any machine.
+   */
+  ratePerSecond?: number;
+  concurrency: number;
+  phaseSeconds: number;
+}
+
+export interface MemoryPeak {
+  rssMb: number;
+  pssMb: number;
+  /** The container cgroup's peak over this server's whole run (and its limit, when it has one). */
+  cgroupPeakMb?: number;
+  limitMb?: number;
+}
+
+export interface ServerRun {
+  /** "firmground" or "stock". */
+  server: string;
+  setupSeconds: number;
+  idle: Record<Measured, Memory>;
+  peak: Record<Measured, MemoryPeak>;
+  phases: Record<
+    string,
+    PhaseResult & {
+      via: "haproxy-tls" | "direct";
+      /** Share of one core used during the phase, per daemon and by the load generator (100 = one core). */
+      cpuPercent: Record<Measured | "loadGenerator", number>;
+    }
+  >;
+}
+
+export interface BenchReport {
+  ok: boolean;
+  startedAt: string;
+  seconds: number;
+  machine: { arch: string; cpus: number; memoryMb: number; cpuModel: string };
+  versions: Record<string, string>;
+  workload: Workload;
+  notes: string[];
+  /** What was changed in the generated config so that it runs here at all. */
+  stockChanges: string[];
+  runs: ServerRun[];
+  /** a = firmground, b = stock. */
+  oursOverStock: Comparison[];
+  /** firmground's server: a = through HAProxy with TLS, b = direct to Synapse's listener. */
+  proxiedOverDirect: Comparison[];
+  error?: string;
+}
+
+/**
+ * Nearest-rank percentiles (the smallest sample with at least p % of samples at or below it) and the
+ * maximum, in ms to a tenth; zeros when nothing succeeded.
+ */
+export function latencySummary(samples: number[]): PhaseResult["latencyMs"] {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = (p: number) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+  const tenth = (x: number) => Math.round(x * 10) / 10;
+  return { p50: tenth(rank(50)), p90: tenth(rank(90)), p99: tenth(rank(99)), max: tenth(sorted.at(-1) ?? 0) };
+}
+
+/** One figure for two runs: `a / b` rounded to hundredths (NaN when b is missing or zero). */
+export interface Comparison {
+  figure: string;
+  a: number;
+  b: number;
+  ratio: number;
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+function comparison(figure: string, a: number, b: number): Comparison {
+  return { figure, a, b, ratio: b ? round2(a / b) : Number.NaN };
+}
+
+const SATURATE = "saturate-haproxy-tls";
+const RATE = "rate-haproxy-tls";
+
+/**
+ * Ours / stock (both through HAProxy with TLS) and, for firmground's server, through HAProxy / direct
+ * to Synapse's listener. Empty when a run is missing (the report then carries an error).
+ */
+export function compare(runs: ServerRun[]): { oursOverStock: Comparison[]; proxiedOverDirect: Comparison[] } {
+  const ours = runs.find((r) => r.server === "firmground");
+  const stock = runs.find((r) => r.server === "stock");
+  if (!ours || !stock) return { oursOverStock: [], proxiedOverDirect: [] };
+  const both = (figure: string, of: (run: ServerRun) => number) => comparison(figure, of(ours), of(stock));
+  const phase = (run: ServerRun, label: string) => {
+    const found = run.phases[label];
+    if (!found) throw new Error(`the ${run.server} run has no ${label} phase`);
+    return found;
+  };
+  const viaProxy = (figure: string, kind: "rate" | "saturate", of: (p: PhaseResult) => number) =>
+    comparison(figure, of(phase(ours, `${kind}-haproxy-tls`)), of(phase(ours, `${kind}-direct`)));
+  return {
+    oursOverStock: [
+      both("Synapse RSS idle, MiB", (r) => r.idle.synapse.rssMb),
+      both("Synapse RSS peak, MiB", (r) => r.peak.synapse.rssMb),
+      both("PostgreSQL PSS idle, MiB", (r) => r.idle.postgres.pssMb),
+      both("PostgreSQL PSS peak, MiB", (r) => r.peak.postgres.pssMb),
+      both("saturation, msg/s", (r) => phase(r, SATURATE).achievedPerSecond),
+      both("saturation p99, ms", (r) => phase(r, SATURATE).latencyMs.p99),
+      both("fixed rate p50, ms", (r) => phase(r, RATE).latencyMs.p50),
+      both("fixed rate p99, ms", (r) => phase(r, RATE).latencyMs.p99),
+    ],
+    proxiedOverDirect: [
+      viaProxy("saturation, msg/s", "saturate", (p) => p.achievedPerSecond),
+      viaProxy("fixed rate p50, ms", "rate", (p) => p.latencyMs.p50),
+      viaProxy("fixed rate p99, ms", "rate", (p) => p.latencyMs.p99),
+    ],
+  };
+}
+
+/** The report as printed at the end of a run: memory, each phase, then the two comparison tables. */
+export function formatReport(report: BenchReport): string {
+  const lines = [
+    "",
+    "=== firmground benchmark ===",
+    `Machine: ${report.machine.cpus} × ${report.machine.cpuModel} (${report.machine.arch}), ${report.machine.memoryMb} MiB; load generator on the same machine`,
+    `Synapse ${report.versions["matrix-synapse"] ?? "?"}, PostgreSQL ${report.versions["postgresql"] ?? "?"}, HAProxy ${report.versions["haproxy"] ?? "?"}`,
+    `Workload: ${report.workload.users} users in ${report.workload.rooms} rooms; ${report.workload.ratePerSecond} msg/s offered, then ${report.workload.concurrency} concurrent senders; ${report.workload.phaseSeconds} s each`,
+    "Memory (MiB, RSS / PSS summed over the daemon's processes; peak sampled each second):",
+  ];
+  for (const run of report.runs) {
+    for (const name of MEASURED) {
+      const idle = run.idle[name];
+      const peak = run.peak[name];
+      lines.push(
+        `  ${run.server.padEnd(10)} ${name.padEnd(9)} idle ${`${idle.rssMb} / ${idle.pssMb}`.padEnd(14)} peak ${`${peak.rssMb} / ${peak.pssMb}`.padEnd(14)} cgroup peak ${peak.cgroupPeakMb ?? "-"}${peak.limitMb ? ` / limit ${peak.limitMb}` : ""}`,
+      );
+    }
+  }
+  lines.push(
+    "Send (msg/s achieved; latency p50 / p99 ms; failures; CPU % of one core: Synapse, PostgreSQL, HAProxy, load generator):",
+  );
+  for (const run of report.runs) {
+    for (const [label, p] of Object.entries(run.phases)) {
+      lines.push(
+        `  ${run.server.padEnd(10)} ${label.padEnd(22)} ${String(p.achievedPerSecond).padStart(6)} msg/s  ${`${p.latencyMs.p50} / ${p.latencyMs.p99}`.padEnd(16)} ${String(p.sent - p.ok).padStart(3)} failed  CPU ${MEASURED.map((n) => p.cpuPercent[n]).join(" / ")} / ${p.cpuPercent.loadGenerator}`,
+      );
+    }
+  }
+  const table = (title: string, a: string, b: string, rows: Comparison[]) => {
+    if (!rows.length) return;
+    lines.push(`${title}:`, `  ${"".padEnd(26)} ${a.padStart(12)} ${b.padStart(12)} ${"ratio".padStart(7)}`);
+    for (const row of rows)
+      lines.push(
+        `  ${row.figure.padEnd(26)} ${String(row.a).padStart(12)} ${String(row.b).padStart(12)} ${String(row.ratio).padStart(7)}`,
+      );
+  };
+  table("firmground / stock (through HAProxy with TLS)", "firmground", "stock", report.oursOverStock);
+  table("firmground through HAProxy with TLS / direct to Synapse", "via HAProxy", "direct", report.proxiedOverDirect);
+  if (report.error) lines.push(`Error: ${report.error.split("\n")[0]}`);
+  return lines.join("\n");
+}
+
+/** The workload from `npm run bench -- --users N …`; throws naming the flag, its value and what is allowed. */
+export function workloadFromArgs(args: string[]): Workload {
+  const { values } = parseArgs({
+    args,
+    options: {
+      users: { type: "string", default: "200" },
+      rooms: { type: "string", default: "20" },
+      rate: { type: "string" },
+      concurrency: { type: "string", default: "32" },
+      seconds: { type: "string", default: "60" },
+    },
+  });
+  const number = (key: keyof typeof values, min: number) => {
+    const value = Number(values[key]);
+    if (!Number.isInteger(value) || value < min)
+      throw new Error(`--${key} ${values[key]}: expected a whole number of at least ${min}`);
+    return value;
+  };
+  const workload: Workload = {
+    users: number("users", 1),
+    rooms: number("rooms", 1),
+    ratePerSecond: values.rate === undefined ? undefined : number("rate", 1),
+    concurrency: number("concurrency", 1),
+    phaseSeconds: number("seconds", 5),
+  };
+  if (workload.rooms > workload.users)
+    throw new Error(`--rooms ${workload.rooms}: at most --users (${workload.users}); each room's creator is a user`);
+  return workload;
+}
