@@ -2,6 +2,7 @@ import {
   compare,
   formatReport,
   latencySummary,
+  phaseProblems,
   workloadFromArgs,
   type BenchReport,
   type ServerRun,
@@ -123,5 +124,31 @@ describe("comparisons", () => {
     expect(text.match(/^ {2}(firmground|stock) +(rate|saturate)-/gm)).toHaveLength(6);
     expect(text).toMatch(/firmground \/ stock[^\n]*\n[^\n]*\n {2}Synapse RSS idle, MiB +150 +200 +0.75/);
     expect(text).toMatch(/saturation, msg\/s +30 +30 +1\n/);
+  });
+});
+
+describe("phase problems", () => {
+  const sound = run("firmground", 150, 30, { "saturate-haproxy-tls": 1000, "rate-haproxy-tls": 40 });
+
+  it("accepts phases whose sends succeeded", () => {
+    expect(phaseProblems([sound])).toEqual([]);
+  });
+
+  it("fails a phase with no success, or with more than 1 % failed sends, quoting the first failure", () => {
+    const broken = structuredClone(sound);
+    broken.phases["rate-haproxy-tls"] = {
+      ...broken.phases["rate-haproxy-tls"],
+      sent: 100,
+      ok: 98,
+      failures: { "502": { count: 2, example: "<html>502 Bad Gateway</html>" } },
+    };
+    broken.phases["saturate-haproxy-tls"] = { ...broken.phases["saturate-haproxy-tls"], sent: 5, ok: 0, failures: {} };
+    expect(phaseProblems([broken])).toEqual([
+      "firmground saturate-haproxy-tls: 5 of 5 sends failed",
+      "firmground rate-haproxy-tls: 2 of 100 sends failed (502: <html>502 Bad Gateway</html>)",
+    ]);
+    broken.phases["rate-haproxy-tls"].ok = 99;
+    broken.phases["rate-haproxy-tls"].failures["502"].count = 1;
+    expect(phaseProblems([broken])).toHaveLength(1);
   });
 });

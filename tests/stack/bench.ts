@@ -24,6 +24,7 @@ import {
   compare,
   formatReport,
   MEASURED,
+  phaseProblems,
   RATE_SHARE_OF_SATURATION,
   workloadFromArgs,
   type BenchReport,
@@ -278,6 +279,9 @@ class Bench extends Harness {
       },
       { timeoutMs: 30_000 },
     );
+    // Cold shared buffers for the stock server too, as firmground's had on a fresh PostgreSQL.
+    await sandbox.stop("postgres");
+    await this.startContainer("postgres");
     sandbox.exec(
       {
         ...base,
@@ -348,7 +352,7 @@ async function inner(runDir: string, rootfs: string): Promise<number> {
     workload,
     notes: [
       "Each user's per-user message limit is lifted through the admin API on both servers, so saturation measures the server, not Synapse's per-user limiter.",
-      "firmground's server runs first; PostgreSQL is the same instance for both, with each server in its own database.",
+      "firmground's server runs first; PostgreSQL is the same instance (same config and data directory) for both, each server in its own database, restarted between them so each starts with cold shared buffers.",
       "Users are spread over 16 source addresses: HAProxy allows one address 400 requests per 10 s.",
     ],
     stockChanges: bench.stockChanges,
@@ -359,6 +363,8 @@ async function inner(runDir: string, rootfs: string): Promise<number> {
   try {
     await bench.run();
     Object.assign(report, compare(report.runs));
+    const problems = phaseProblems(report.runs);
+    if (problems.length) throw new Error(`phases that did not measure the server:\n${problems.join("\n")}`);
   } catch (error) {
     report.error = error instanceof Error ? (error.stack ?? error.message) : String(error);
     log(`ERROR ${report.error}`);

@@ -130,6 +130,26 @@ export function compare(runs: ServerRun[]): { oursOverStock: Comparison[]; proxi
   };
 }
 
+/** Failed sends above this share of a phase's sends make the run fail: it measured something else. */
+export const MAX_FAILED_SHARE = 0.01;
+
+/** Phases that measured nothing or mostly failures, one line each (empty when every phase is sound). */
+export function phaseProblems(runs: ServerRun[]): string[] {
+  const problems: string[] = [];
+  for (const run of runs) {
+    for (const [label, phase] of Object.entries(run.phases)) {
+      const failed = phase.sent - phase.ok;
+      if (phase.ok === 0 || failed > phase.sent * MAX_FAILED_SHARE) {
+        const first = Object.entries(phase.failures)[0];
+        problems.push(
+          `${run.server} ${label}: ${failed} of ${phase.sent} sends failed${first ? ` (${first[0]}: ${first[1].example})` : ""}`,
+        );
+      }
+    }
+  }
+  return problems;
+}
+
 /** The report as printed at the end of a run: memory, each phase, then the two comparison tables. */
 export function formatReport(report: BenchReport): string {
   const lines = [
