@@ -13,8 +13,18 @@ import { join } from "node:path";
 import * as YAML from "yaml";
 import { ensureJob, matrixUserProvider, type MatrixUserInputs } from "../../components/users/matrixUser";
 import { runUserJob, UserJobError } from "../../components/users/userJobs";
+import { POSTGRES, SYNAPSE } from "../../config-templates/paths";
 import { USER_JOB_EXIT } from "../../config-templates/userJob";
 import type { Check, ClientContext } from "./client";
+import {
+  differences,
+  expectedPostgres,
+  expectedSynapse,
+  POSTGRES_CURRENT_SQL,
+  postgresValue,
+  SYNAPSE_SIZING,
+  synapseLoadedScript,
+} from "./effective";
 import { DockerShim, type ShimContainer, type ShimRun } from "./dockerShim";
 import { Harness, lastLines, tail, type MemoryRecord } from "./harness";
 import { cgroupPrefix, log, REPO, runIsolated } from "./isolation";
@@ -24,6 +34,7 @@ import {
   OVERLAYS,
   REMOTE_SERVER,
   remoteHomeserverConfig,
+  STAND_INS,
   RENEW_BEFORE_EXPIRY,
   TEST_DOMAIN,
   TEST_ROOM_COMPLEXITY,
@@ -60,6 +71,7 @@ class StackTest extends Harness {
       this.sandbox.maps("synapse", "libjemalloc"),
       "libjemalloc.so.2 mapped",
     );
+    this.effectiveSizing();
     await delay(3000);
     for (const name of this.sandbox.daemons.keys()) this.memoryOf(name, "idle");
 
@@ -74,6 +86,59 @@ class StackTest extends Harness {
     for (const name of this.sandbox.daemons.keys()) this.memoryOf(name, "afterFlows");
     // Last: it leaves the client's address rate-limited for a minute.
     this.client("client", "flood");
+  }
+
+  /** Synapse's own config loader and PostgreSQL's current settings hold the rendered sizing. */
+  effectiveSizing() {
+    const inContainer = (name: string, argv: string[]) => {
+      const root = this.rootOf(name);
+      return this.sandbox.exec(
+        { ns: this.ns(name), root, user: STAND_INS[name].user, env: STAND_INS[name].env(root), argv },
+        { allowFailure: true, timeoutMs: 60_000 },
+      );
+    };
+    const loaded = inContainer("synapse", ["python3", "-c", synapseLoadedScript(SYNAPSE.configFile)]);
+    const expectedSynapseValues = expectedSynapse(YAML.parse(this.upload("synapse", SYNAPSE.configFile)));
+    let synapseDiff: string[];
+    try {
+      synapseDiff = differences(expectedSynapseValues, JSON.parse(loaded.stdout.trim().split("\n").pop() ?? "{}"));
+    } catch {
+      synapseDiff = [`no answer from Synapse's config loader (exit ${loaded.status}): ${loaded.stderr.slice(-400)}`];
+    }
+    this.check(
+      "Synapse's own config loader holds the rendered sizing (caches, presence, remote-room limit, housekeeping)",
+      loaded.status === 0 && synapseDiff.length === 0,
+      synapseDiff.join("; ") || `${SYNAPSE_SIZING.length} settings as rendered`,
+    );
+
+    const current = inContainer("postgres", [
+      "psql",
+      "-h",
+      "/var/run/postgresql",
+      "-U",
+      POSTGRES.user,
+      "-d",
+      "postgres",
+      "-At",
+      "-c",
+      POSTGRES_CURRENT_SQL,
+    ]);
+    const actual = Object.fromEntries(
+      current.stdout
+        .trim()
+        .split("\n")
+        .map((line) => [line.slice(0, line.indexOf("=")), postgresValue(line.slice(line.indexOf("=") + 1))]),
+    );
+    const expected = expectedPostgres(this.upload("postgres", POSTGRES.configFile));
+    const postgresDiff = differences(expected, actual);
+    this.check(
+      "PostgreSQL runs with the rendered memory settings (current_setting)",
+      current.status === 0 && postgresDiff.length === 0,
+      postgresDiff.join("; ") ||
+        Object.entries(actual)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", "),
+    );
   }
 
   // ---- clients -----------------------------------------------------------------------------------
