@@ -254,31 +254,12 @@ class Bench extends Harness {
     if (!password) throw new Error("no password in the rendered pgpass");
     // firmground's pg_hba admits the synapse user to the synapse database only: set firmground's aside
     // (renamed, kept) and give the stock server a fresh one of that name, through the local socket.
-    const postgresRoot = this.rootOf("postgres");
-    sandbox.exec(
-      {
-        ns: this.ns("postgres"),
-        root: postgresRoot,
-        user: STAND_INS.postgres.user,
-        env: STAND_INS.postgres.env(postgresRoot),
-        argv: [
-          "psql",
-          "-h",
-          "/var/run/postgresql",
-          "-U",
-          POSTGRES.user,
-          "-d",
-          "postgres",
-          "-v",
-          "ON_ERROR_STOP=1",
-          "-c",
-          `ALTER DATABASE ${POSTGRES.database} RENAME TO ${POSTGRES.database}_firmground`,
-          "-c",
-          `CREATE DATABASE ${POSTGRES.database} ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`,
-        ],
-      },
-      { timeoutMs: 30_000 },
-    );
+    this.psql([
+      "-c",
+      `ALTER DATABASE ${POSTGRES.database} RENAME TO ${POSTGRES.database}_firmground`,
+      "-c",
+      `CREATE DATABASE ${POSTGRES.database} ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`,
+    ]);
     // Cold shared buffers for the stock server too, as firmground's had on a fresh PostgreSQL.
     await sandbox.stop("postgres");
     await this.startContainer("postgres");

@@ -7,6 +7,7 @@ import { X509Certificate } from "node:crypto";
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DATA_MOUNT } from "../../config-templates/cloudInit";
+import { POSTGRES } from "../../config-templates/paths";
 import { parseSettings } from "../../components/config";
 import { DATA_VOLUME_DIRS } from "../../components/host/scalewayHost";
 import { publicHostnames } from "../../components/services/matrixServices";
@@ -370,6 +371,23 @@ export class Harness {
     });
     this.memory[name] = { ...this.memory[name], limitMb: spec.memoryMb };
     await this.waitHealthy(name);
+  }
+
+  /** A command inside a running container's root and namespace, as its image's user (`docker exec`). */
+  execIn(name: string, argv: string[], options: { allowFailure?: boolean; timeoutMs?: number } = {}) {
+    const root = this.rootOf(name);
+    const standIn = STAND_INS[name];
+    const ns = this.ns(this.container(name).hostNetwork ? "host" : name);
+    return this.sandbox.exec(
+      { ns, root, user: standIn.user, env: standIn.env(root), argv },
+      { timeoutMs: 60_000, ...options },
+    );
+  }
+
+  /** psql over PostgreSQL's local socket (trusted) as the database's owner, on the `postgres` database. */
+  psql(args: string[], options: { allowFailure?: boolean } = {}) {
+    const connection = ["-h", "/var/run/postgresql", "-U", POSTGRES.user, "-d", "postgres", "-v", "ON_ERROR_STOP=1"];
+    return this.execIn("postgres", ["psql", ...connection, ...args], options);
   }
 
   /** Polls the container's own Docker healthcheck until it passes, as `wait: true` does. */

@@ -34,7 +34,6 @@ import {
   OVERLAYS,
   REMOTE_SERVER,
   remoteHomeserverConfig,
-  STAND_INS,
   RENEW_BEFORE_EXPIRY,
   TEST_DOMAIN,
   TEST_ROOM_COMPLEXITY,
@@ -90,14 +89,9 @@ class StackTest extends Harness {
 
   /** Synapse's own config loader and PostgreSQL's current settings hold the rendered sizing. */
   effectiveSizing() {
-    const inContainer = (name: string, argv: string[]) => {
-      const root = this.rootOf(name);
-      return this.sandbox.exec(
-        { ns: this.ns(name), root, user: STAND_INS[name].user, env: STAND_INS[name].env(root), argv },
-        { allowFailure: true, timeoutMs: 60_000 },
-      );
-    };
-    const loaded = inContainer("synapse", ["python3", "-c", synapseLoadedScript(SYNAPSE.configFile)]);
+    const loaded = this.execIn("synapse", ["python3", "-c", synapseLoadedScript(SYNAPSE.configFile)], {
+      allowFailure: true,
+    });
     const expectedSynapseValues = expectedSynapse(YAML.parse(this.upload("synapse", SYNAPSE.configFile)));
     let synapseDiff: string[];
     try {
@@ -111,18 +105,7 @@ class StackTest extends Harness {
       synapseDiff.join("; ") || `${SYNAPSE_SIZING.length} settings as rendered`,
     );
 
-    const current = inContainer("postgres", [
-      "psql",
-      "-h",
-      "/var/run/postgresql",
-      "-U",
-      POSTGRES.user,
-      "-d",
-      "postgres",
-      "-At",
-      "-c",
-      POSTGRES_CURRENT_SQL,
-    ]);
+    const current = this.psql(["-At", "-c", POSTGRES_CURRENT_SQL], { allowFailure: true });
     const actual = Object.fromEntries(
       current.stdout
         .trim()
