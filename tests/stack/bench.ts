@@ -101,7 +101,11 @@ class Bench extends Harness {
     };
   }
 
-  /** Runs load.ts in a namespace, sampling memory each second while it runs; returns the peaks seen. */
+  /**
+   * Runs load.ts in a namespace, raising `peak` from a memory sample each second while it runs; returns
+   * how long it ran and each daemon's share of a core meanwhile. A run that outlives its phase by five
+   * minutes is killed (the benchmark then fails rather than hangs).
+   */
   private async load(
     ns: string,
     args: string[],
@@ -140,9 +144,17 @@ class Bench extends Harness {
         { env: { ...process.env, NODE_EXTRA_CA_CERTS: this.caBundle } },
       );
       let text = "";
+      const limitMs = ((plan.phase?.seconds ?? 0) + 300) * 1000;
+      const killer = setTimeout(() => {
+        text += `\nkilled after ${limitMs / 1000} s`;
+        child.kill("SIGKILL");
+      }, limitMs);
       child.stdout.on("data", (d: Buffer) => (text += d.toString()));
       child.stderr.on("data", (d: Buffer) => (text += d.toString()));
-      child.on("close", (exit) => resolve({ code: exit ?? 1, output: text }));
+      child.on("close", (exit) => {
+        clearTimeout(killer);
+        resolve({ code: exit ?? 1, output: text });
+      });
     });
     clearInterval(timer);
     sample();
