@@ -1,18 +1,25 @@
 /**
- * The README's configuration reference, rendered from Pulumi.yaml's `config:` block, so the two cannot
- * drift: `npm run docs` rewrites the table between the markers and a unit test fails when it is stale.
+ * The README's generated sections, so they cannot drift from their sources: the configuration reference
+ * (Pulumi.yaml's `config:` block), the sizing table (config-templates/sizing.ts) and the benchmark's
+ * figures (the saved `npm run bench` report). `npm run docs` rewrites each between its markers and a unit
+ * test fails when one is stale.
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as YAML from "yaml";
 import { KNOWN_SERVER_TYPES } from "../components/render/offline";
+import type { BenchReport, ServerRun } from "../tests/stack/benchReport";
 import { deriveSizing, totalMb } from "./sizing";
 
 export const START_MARKER = "<!-- config-reference:start (generated from Pulumi.yaml by npm run docs) -->";
 export const END_MARKER = "<!-- config-reference:end -->";
 export const SIZING_START = "<!-- sizing:start (generated from config-templates/sizing.ts by npm run docs) -->";
 export const SIZING_END = "<!-- sizing:end -->";
+/** The `npm run bench` report the README quotes (copied from .stack/bench.json after a full run). */
+export const BENCH_FIGURES = "tests/stack/bench-figures.json";
+export const BENCH_START = `<!-- bench:start (generated from ${BENCH_FIGURES} by npm run docs) -->`;
+export const BENCH_END = "<!-- bench:end -->";
 
 /** The derived sizing for every BASIC2-A type, as a markdown table. */
 export function renderSizingTable(): string {
@@ -28,6 +35,68 @@ export function renderSizingTable(): string {
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...rows,
   ].join("\n");
+}
+
+/** The README's performance figures: the machine and workload, then ours/stock and proxied/direct tables. */
+export function renderBenchFigures(report: BenchReport): string {
+  const ours = report.runs.find((r) => r.server === "firmground");
+  const stock = report.runs.find((r) => r.server === "stock");
+  const rate = report.workload.ratePerSecond;
+  if (!report.ok || !ours || !stock || !rate) throw new Error(`${BENCH_FIGURES} is not a complete benchmark run`);
+  const { machine: m, workload: w } = report;
+  // Debian versions without their revision: "1.160.0-1" → "1.160.0", "18+293" → "18".
+  const version = (pkg: string) => (report.versions[pkg] ?? "?").replace(/[+-][^.]*$/, "");
+  const arch = m.arch === "x64" ? "x86_64, not ARM" : m.arch;
+  const intro =
+    `Measured ${report.startedAt.slice(0, 10)} (${Math.round(report.seconds / 60)} minutes): **${m.cpus} × ${m.cpuModel} ` +
+    `${m.cpuMhz ? `at ${(m.cpuMhz / 1000).toFixed(2)} GHz ` : ""}(${arch}), ${Math.round(m.memoryMb / 1024)} GiB**, with the load generator ` +
+    `on the same cores; Synapse ${version("matrix-synapse")}, PostgreSQL ${version("postgresql")}, HAProxy ` +
+    `${version("haproxy")} (Debian sid); firmground sized for the default \`BASIC2-A2C-4G\` (Synapse limit ` +
+    `${ours.peak.synapse.limitMb} MiB, PostgreSQL ${ours.peak.postgres.limitMb} MiB); ${w.users} users in ${w.rooms} ` +
+    `rooms, ${w.concurrency} concurrent senders, then ${rate} msg/s offered, ${w.phaseSeconds} s each.`;
+
+  const whole = (x: number) => String(Math.round(x));
+  const ratio = (a: number, b: number) => (b ? (a / b).toFixed(2) : "–");
+  const phase = (run: ServerRun, label: string) => {
+    const found = run.phases[label];
+    if (!found) throw new Error(`${BENCH_FIGURES}: the ${run.server} run has no ${label} phase`);
+    return found;
+  };
+  type Figure = (run: ServerRun) => number[];
+  const row = (label: string, a: number[], b: number[], withRatio = true) =>
+    `| ${label} | ${a.map(whole).join(" / ")} | ${b.map(whole).join(" / ")} | ${withRatio ? a.map((x, i) => ratio(x, b[i])).join(" / ") : ""} |`;
+  const compared = (label: string, figure: Figure, withRatio = true) =>
+    row(label, figure(ours), figure(stock), withRatio);
+  const saturation = (run: ServerRun) => phase(run, "saturate-haproxy-tls");
+  const fixed = (run: ServerRun) => phase(run, "rate-haproxy-tls");
+  const msgPerSecond = (x: number) => x.toFixed(1);
+  const oursOverStock = [
+    "| Figure (through HAProxy with TLS) | firmground | stock | firmground / stock |",
+    "| --- | --- | --- | --- |",
+    compared("Synapse RSS idle / peak, MiB", (r) => [r.idle.synapse.rssMb, r.peak.synapse.rssMb]),
+    compared("PostgreSQL PSS idle / peak, MiB", (r) => [r.idle.postgres.pssMb, r.peak.postgres.pssMb]),
+    compared("HAProxy PSS idle / peak, MiB", (r) => [r.idle.haproxy.pssMb, r.peak.haproxy.pssMb]),
+    `| Saturation, msg/s | ${msgPerSecond(saturation(ours).achievedPerSecond)} | ${msgPerSecond(saturation(stock).achievedPerSecond)} | ${ratio(saturation(ours).achievedPerSecond, saturation(stock).achievedPerSecond)} |`,
+    compared("Saturation latency p50 / p99, ms", (r) => [saturation(r).latencyMs.p50, saturation(r).latencyMs.p99]),
+    compared(`At ${rate} msg/s, latency p50 / p99, ms`, (r) => [fixed(r).latencyMs.p50, fixed(r).latencyMs.p99]),
+    compared(
+      `Synapse CPU at saturation / at ${rate} msg/s, % of one core`,
+      (r) => [saturation(r).cpuPercent.synapse, fixed(r).cpuPercent.synapse],
+      false,
+    ),
+  ];
+  const direct = (kind: string) => phase(ours, `${kind}-direct`);
+  const proxiedOverDirect = [
+    "| firmground's Synapse | through HAProxy with TLS | direct | ratio |",
+    "| --- | --- | --- | --- |",
+    `| Saturation, msg/s | ${msgPerSecond(saturation(ours).achievedPerSecond)} | ${msgPerSecond(direct("saturate").achievedPerSecond)} | ${ratio(saturation(ours).achievedPerSecond, direct("saturate").achievedPerSecond)} |`,
+    row(
+      `At ${rate} msg/s, latency p50 / p99, ms`,
+      [fixed(ours).latencyMs.p50, fixed(ours).latencyMs.p99],
+      [direct("rate").latencyMs.p50, direct("rate").latencyMs.p99],
+    ),
+  ];
+  return [intro, oursOverStock.join("\n"), proxiedOverDirect.join("\n")].join("\n\n");
 }
 
 function replaceBetween(text: string, start: string, end: string, body: string): string {
@@ -90,18 +159,20 @@ function formatMarkdown(text: string): string {
   return result.stdout;
 }
 
-/** `readme` with the table between the markers replaced, formatted as prettier formats the README. */
-export function withConfigTable(readme: string, pulumiYaml: string): string {
+/** `readme` with each generated section replaced, formatted as prettier formats the README. */
+export function withGeneratedSections(readme: string, pulumiYaml: string, benchFigures: BenchReport): string {
   const withConfig = replaceBetween(readme, START_MARKER, END_MARKER, renderConfigTable(pulumiYaml));
-  return formatMarkdown(replaceBetween(withConfig, SIZING_START, SIZING_END, renderSizingTable()));
+  const withSizing = replaceBetween(withConfig, SIZING_START, SIZING_END, renderSizingTable());
+  return formatMarkdown(replaceBetween(withSizing, BENCH_START, BENCH_END, renderBenchFigures(benchFigures)));
 }
 
 if (require.main === module) {
   const root = join(__dirname, "..");
   const readmePath = join(root, "README.md");
+  const read = (file: string) => readFileSync(join(root, file), "utf8");
   writeFileSync(
     readmePath,
-    withConfigTable(readFileSync(readmePath, "utf8"), readFileSync(join(root, "Pulumi.yaml"), "utf8")),
+    withGeneratedSections(read("README.md"), read("Pulumi.yaml"), JSON.parse(read(BENCH_FIGURES)) as BenchReport),
   );
-  console.log("README.md: configuration reference regenerated from Pulumi.yaml");
+  console.log(`README.md: configuration reference, sizing table and ${BENCH_FIGURES} figures regenerated`);
 }

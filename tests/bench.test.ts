@@ -110,7 +110,7 @@ describe("comparisons", () => {
       ok: true,
       startedAt: "2026-11-26T00:00:00Z",
       seconds: 500,
-      machine: { arch: "x64", cpus: 2, memoryMb: 4096, cpuModel: "Test CPU" },
+      machine: { arch: "x64", cpus: 2, memoryMb: 4096, cpuModel: "Test CPU", cpuMhz: 2400 },
       versions: { "matrix-synapse": "1.160.0-1" },
       workload: { users: 200, rooms: 20, ratePerSecond: 15, concurrency: 32, phaseSeconds: 60 },
       notes: [],

@@ -1,7 +1,14 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
-import { renderConfigTable, renderSizingTable, withConfigTable } from "../config-templates/configReference";
+import {
+  BENCH_FIGURES,
+  renderBenchFigures,
+  renderConfigTable,
+  renderSizingTable,
+  withGeneratedSections,
+} from "../config-templates/configReference";
+import type { BenchReport } from "./stack/benchReport";
 import {
   CONFIG_KEYS,
   ConfigError,
@@ -312,11 +319,23 @@ describe("helpers", () => {
   });
 });
 
-test("the README's configuration reference and sizing table are the ones generated (npm run docs)", () => {
+test("the README's configuration reference, sizing table and benchmark figures are the ones generated (npm run docs)", () => {
   const root = path.join(__dirname, "..");
-  const readme = fs.readFileSync(path.join(root, "README.md"), "utf8");
-  const generated = withConfigTable(readme, fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8"));
-  expect(readme).toBe(generated);
+  const read = (file: string) => fs.readFileSync(path.join(root, file), "utf8");
+  const figures = JSON.parse(read(BENCH_FIGURES)) as BenchReport;
+  const readme = read("README.md");
+  expect(readme).toBe(withGeneratedSections(readme, read("Pulumi.yaml"), figures));
+});
+
+test("the benchmark figures come from a complete run, and an incomplete one is refused", () => {
+  const figures = JSON.parse(fs.readFileSync(path.join(__dirname, "..", BENCH_FIGURES), "utf8")) as BenchReport;
+  const text = renderBenchFigures(figures);
+  expect(text).toContain("| Saturation, msg/s |");
+  expect(text).toContain(`At ${figures.workload.ratePerSecond} msg/s, latency p50 / p99, ms`);
+  expect(() => renderBenchFigures({ ...figures, ok: false })).toThrow(
+    `${BENCH_FIGURES} is not a complete benchmark run`,
+  );
+  expect(() => renderBenchFigures({ ...figures, runs: figures.runs.slice(0, 1) })).toThrow(/not a complete/);
 });
 
 test("the reference names every key, with derived defaults and required keys marked", () => {

@@ -340,6 +340,10 @@ async function inner(runDir: string, rootfs: string): Promise<number> {
       cpus: cpus().length,
       memoryMb: Math.round(totalmem() / 2 ** 20),
       cpuModel: cpus()[0]?.model ?? "unknown",
+      // Node reads cpufreq, which virtual machines often lack; /proc/cpuinfo still has the clock.
+      cpuMhz:
+        cpus()[0]?.speed ||
+        Math.round(Number(/^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? 0)),
     },
     versions: packageVersions(rootfs),
     workload,

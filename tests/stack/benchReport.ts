@@ -53,7 +53,7 @@ export interface BenchReport {
   ok: boolean;
   startedAt: string;
   seconds: number;
-  machine: { arch: string; cpus: number; memoryMb: number; cpuModel: string };
+  machine: { arch: string; cpus: number; memoryMb: number; cpuModel: string; cpuMhz: number };
   versions: Record<string, string>;
   workload: Workload;
   notes: string[];
