@@ -52,6 +52,9 @@ const SOURCES = Array.from({ length: 16 }, (_, i) => `198.51.100.${100 + i}`);
 /** Synapse's own listener, reached from the Docker bridge (the "jobs" namespace). */
 const SYNAPSE_DIRECT = `http://${NET.containers.synapse}:${PORTS.synapse}`;
 
+const emptyPeaks = () =>
+  Object.fromEntries(MEASURED.map((n) => [n, { rssMb: 0, pssMb: 0 }])) as Record<Measured, MemoryPeak>;
+
 class Bench extends Harness {
   readonly runs: ServerRun[] = [];
   readonly stockChanges: string[] = [];
@@ -179,7 +182,7 @@ class Bench extends Harness {
     };
     const memoryOf = (name: Measured) => this.sandbox.memory(daemons[name]);
     for (const name of MEASURED) this.sandbox.resetMemoryPeak(daemons[name]);
-    const peak = Object.fromEntries(MEASURED.map((n) => [n, { rssMb: 0, pssMb: 0 }])) as Record<Measured, MemoryPeak>;
+    const peak = emptyPeaks();
 
     log(`${server}: setting up ${this.workload.users} users in ${this.workload.rooms} rooms`);
     const usersFile = this.path(`users-${server}.json`);
@@ -197,6 +200,9 @@ class Bench extends Harness {
     const { concurrency, phaseSeconds } = this.workload;
     const phases: ServerRun["phases"] = {};
     const vias: ("haproxy-tls" | "direct")[] = alsoDirect ? ["haproxy-tls", "direct"] : ["haproxy-tls"];
+    // Peaks cover the phases every server runs (through HAProxy), so they compare like for like; the
+    // direct phases, which only firmground's server runs, go last and into a peak of their own.
+    const directPeak = emptyPeaks();
     for (const via of vias) {
       // Saturation first: with no --rate, the offered rate is derived from it.
       for (const kind of ["saturate", "rate"] as const) {
@@ -212,7 +218,7 @@ class Bench extends Harness {
           ["send", usersFile, resultFile],
           this.plan(registrationSecret, via, phase),
           daemons,
-          peak,
+          via === "direct" ? directPeak : peak,
         );
         const result = JSON.parse(readFileSync(resultFile, "utf8")) as PhaseResult;
         phases[label] = {
@@ -225,11 +231,12 @@ class Bench extends Harness {
         );
         await delay(5000);
       }
-    }
-    for (const name of MEASURED) {
-      const m = memoryOf(name);
-      peak[name].cgroupPeakMb = m.cgroupPeakMb;
-      peak[name].limitMb = this.memory[daemons[name]]?.limitMb;
+      if (via === "haproxy-tls") {
+        for (const name of MEASURED) {
+          peak[name].cgroupPeakMb = memoryOf(name).cgroupPeakMb;
+          peak[name].limitMb = this.memory[daemons[name]]?.limitMb;
+        }
+      }
     }
     return { server, setupSeconds: Math.round(setupSeconds), idle, peak, phases };
   }

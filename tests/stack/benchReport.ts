@@ -28,7 +28,7 @@ export interface Workload {
 export interface MemoryPeak {
   rssMb: number;
   pssMb: number;
-  /** The container cgroup's peak over this server's whole run (and its limit, when it has one). */
+  /** The container cgroup's peak over the same span (and its limit, when it has one). */
   cgroupPeakMb?: number;
   limitMb?: number;
 }
@@ -38,6 +38,7 @@ export interface ServerRun {
   server: string;
   setupSeconds: number;
   idle: Record<Measured, Memory>;
+  /** Peaks over setup and the phases through HAProxy: the span every server runs, so they compare. */
   peak: Record<Measured, MemoryPeak>;
   phases: Record<
     string,
