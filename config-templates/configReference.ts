@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as YAML from "yaml";
 import { KNOWN_SERVER_TYPES } from "../components/render/offline";
-import type { BenchReport, ServerRun } from "../tests/stack/benchReport";
+import { phaseOf, type BenchReport, type ServerRun } from "../tests/stack/benchReport";
 import { deriveSizing, totalMb } from "./sizing";
 
 export const START_MARKER = "<!-- config-reference:start (generated from Pulumi.yaml by npm run docs) -->";
@@ -57,18 +57,13 @@ export function renderBenchFigures(report: BenchReport): string {
 
   const whole = (x: number) => String(Math.round(x));
   const ratio = (a: number, b: number) => (b ? (a / b).toFixed(2) : "–");
-  const phase = (run: ServerRun, label: string) => {
-    const found = run.phases[label];
-    if (!found) throw new Error(`${BENCH_FIGURES}: the ${run.server} run has no ${label} phase`);
-    return found;
-  };
   type Figure = (run: ServerRun) => number[];
   const row = (label: string, a: number[], b: number[], withRatio = true) =>
     `| ${label} | ${a.map(whole).join(" / ")} | ${b.map(whole).join(" / ")} | ${withRatio ? a.map((x, i) => ratio(x, b[i])).join(" / ") : ""} |`;
   const compared = (label: string, figure: Figure, withRatio = true) =>
     row(label, figure(ours), figure(stock), withRatio);
-  const saturation = (run: ServerRun) => phase(run, "saturate-haproxy-tls");
-  const fixed = (run: ServerRun) => phase(run, "rate-haproxy-tls");
+  const saturation = (run: ServerRun) => phaseOf(run, "saturate-haproxy-tls");
+  const fixed = (run: ServerRun) => phaseOf(run, "rate-haproxy-tls");
   const msgPerSecond = (x: number) => x.toFixed(1);
   const oursOverStock = [
     "| Figure (through HAProxy with TLS) | firmground | stock | firmground / stock |",
@@ -85,7 +80,7 @@ export function renderBenchFigures(report: BenchReport): string {
       false,
     ),
   ];
-  const direct = (kind: string) => phase(ours, `${kind}-direct`);
+  const direct = (kind: string) => phaseOf(ours, `${kind}-direct`);
   const proxiedOverDirect = [
     "| firmground's Synapse | through HAProxy with TLS | direct | ratio |",
     "| --- | --- | --- | --- |",

@@ -52,9 +52,6 @@ const SOURCES = Array.from({ length: 16 }, (_, i) => `198.51.100.${100 + i}`);
 /** Synapse's own listener, reached from the Docker bridge (the "jobs" namespace). */
 const SYNAPSE_DIRECT = `http://${NET.containers.synapse}:${PORTS.synapse}`;
 
-const emptyPeaks = () =>
-  Object.fromEntries(MEASURED.map((n) => [n, { rssMb: 0, pssMb: 0 }])) as Record<Measured, MemoryPeak>;
-
 class Bench extends Harness {
   readonly runs: ServerRun[] = [];
   readonly stockChanges: string[] = [];
@@ -105,7 +102,7 @@ class Bench extends Harness {
   }
 
   /**
-   * Runs load.ts in a namespace, raising `peak` from a memory sample each second while it runs; returns
+   * Runs load.ts in a namespace, raising `peak` (when given) from a memory sample each second; returns
    * how long it ran and each daemon's share of a core meanwhile. A run that outlives its phase by five
    * minutes is killed (the benchmark then fails rather than hangs).
    */
@@ -114,11 +111,12 @@ class Bench extends Harness {
     args: string[],
     plan: LoadPlan,
     daemons: Record<Measured, string>,
-    peak: Record<Measured, MemoryPeak>,
+    peak: Record<Measured, MemoryPeak> | undefined,
   ) {
     const planFile = this.path(`plan-${Date.now()}.json`);
     writeFileSync(planFile, JSON.stringify(plan), { mode: 0o600 });
     const sample = () => {
+      if (!peak) return;
       for (const name of MEASURED) {
         if (!this.sandbox.isRunning(daemons[name])) continue;
         const m = this.sandbox.memory(daemons[name]);
@@ -182,7 +180,7 @@ class Bench extends Harness {
     };
     const memoryOf = (name: Measured) => this.sandbox.memory(daemons[name]);
     for (const name of MEASURED) this.sandbox.resetMemoryPeak(daemons[name]);
-    const peak = emptyPeaks();
+    const peak = Object.fromEntries(MEASURED.map((n) => [n, { rssMb: 0, pssMb: 0 }])) as Record<Measured, MemoryPeak>;
 
     log(`${server}: setting up ${this.workload.users} users in ${this.workload.rooms} rooms`);
     const usersFile = this.path(`users-${server}.json`);
@@ -201,8 +199,7 @@ class Bench extends Harness {
     const phases: ServerRun["phases"] = {};
     const vias: ("haproxy-tls" | "direct")[] = alsoDirect ? ["haproxy-tls", "direct"] : ["haproxy-tls"];
     // Peaks cover the phases every server runs (through HAProxy), so they compare like for like; the
-    // direct phases, which only firmground's server runs, go last and into a peak of their own.
-    const directPeak = emptyPeaks();
+    // direct phases, which only firmground's server runs, go last and are not sampled.
     for (const via of vias) {
       // Saturation first: with no --rate, the offered rate is derived from it.
       for (const kind of ["saturate", "rate"] as const) {
@@ -218,7 +215,7 @@ class Bench extends Harness {
           ["send", usersFile, resultFile],
           this.plan(registrationSecret, via, phase),
           daemons,
-          via === "direct" ? directPeak : peak,
+          via === "direct" ? undefined : peak,
         );
         const result = JSON.parse(readFileSync(resultFile, "utf8")) as PhaseResult;
         phases[label] = {
@@ -259,15 +256,11 @@ class Bench extends Harness {
    */
   async startStock(): Promise<string> {
     const { sandbox } = this;
-    const root = sandbox.makeRoot("synapse-stock");
+    // The image's layout (its synapse account and /data) at Synapse's address on the bridge.
     const standIn = STAND_INS.synapse;
-    writeFileSync(inRoot(root, "/etc/passwd"), "synapse:x:991:991::/data:/bin/sh\n", { flag: "a" });
-    writeFileSync(inRoot(root, "/etc/group"), "synapse:x:991:\n", { flag: "a" });
-    mkdirSync(inRoot(root, "/data"), { recursive: true });
-    sandbox.run("chown", ["991:991", inRoot(root, "/data")]);
-    writeFileSync(inRoot(root, "/etc/resolv.conf"), `nameserver ${NET.dockerBridge.gateway}\n`);
-    writeFileSync(inRoot(root, "/etc/hosts"), `127.0.0.1 localhost\n${NET.containers.synapse} synapse\n`);
-    const base = { ns: this.ns("synapse"), root, user: "991:991", env: standIn.env(root) };
+    const root = this.imageRoot("synapse-stock", standIn);
+    this.dockerFiles(root, "synapse", false);
+    const base = { ns: this.ns("synapse"), root, user: standIn.user, env: standIn.env(root) };
 
     const password = /:([^:\n]+)\s*$/.exec(this.upload("synapse", SYNAPSE.pgpass))?.[1];
     if (!password) throw new Error("no password in the rendered pgpass");

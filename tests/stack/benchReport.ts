@@ -79,6 +79,13 @@ export function latencySummary(samples: number[]): PhaseResult["latencyMs"] {
   return { p50: tenth(rank(50)), p90: tenth(rank(90)), p99: tenth(rank(99)), max: tenth(sorted.at(-1) ?? 0) };
 }
 
+/** A run's phase by label (`saturate-haproxy-tls`, …); throws naming the run and the phase when it is missing. */
+export function phaseOf(run: ServerRun, label: string): ServerRun["phases"][string] {
+  const found = run.phases[label];
+  if (!found) throw new Error(`the ${run.server} run has no ${label} phase`);
+  return found;
+}
+
 /** One figure for two runs: `a / b` rounded to hundredths (NaN when b is missing or zero). */
 export interface Comparison {
   figure: string;
@@ -105,23 +112,18 @@ export function compare(runs: ServerRun[]): { oursOverStock: Comparison[]; proxi
   const stock = runs.find((r) => r.server === "stock");
   if (!ours || !stock) return { oursOverStock: [], proxiedOverDirect: [] };
   const both = (figure: string, of: (run: ServerRun) => number) => comparison(figure, of(ours), of(stock));
-  const phase = (run: ServerRun, label: string) => {
-    const found = run.phases[label];
-    if (!found) throw new Error(`the ${run.server} run has no ${label} phase`);
-    return found;
-  };
   const viaProxy = (figure: string, kind: "rate" | "saturate", of: (p: PhaseResult) => number) =>
-    comparison(figure, of(phase(ours, `${kind}-haproxy-tls`)), of(phase(ours, `${kind}-direct`)));
+    comparison(figure, of(phaseOf(ours, `${kind}-haproxy-tls`)), of(phaseOf(ours, `${kind}-direct`)));
   return {
     oursOverStock: [
       both("Synapse RSS idle, MiB", (r) => r.idle.synapse.rssMb),
       both("Synapse RSS peak, MiB", (r) => r.peak.synapse.rssMb),
       both("PostgreSQL PSS idle, MiB", (r) => r.idle.postgres.pssMb),
       both("PostgreSQL PSS peak, MiB", (r) => r.peak.postgres.pssMb),
-      both("saturation, msg/s", (r) => phase(r, SATURATE).achievedPerSecond),
-      both("saturation p99, ms", (r) => phase(r, SATURATE).latencyMs.p99),
-      both("fixed rate p50, ms", (r) => phase(r, RATE).latencyMs.p50),
-      both("fixed rate p99, ms", (r) => phase(r, RATE).latencyMs.p99),
+      both("saturation, msg/s", (r) => phaseOf(r, SATURATE).achievedPerSecond),
+      both("saturation p99, ms", (r) => phaseOf(r, SATURATE).latencyMs.p99),
+      both("fixed rate p50, ms", (r) => phaseOf(r, RATE).latencyMs.p50),
+      both("fixed rate p99, ms", (r) => phaseOf(r, RATE).latencyMs.p99),
     ],
     proxiedOverDirect: [
       viaProxy("saturation, msg/s", "saturate", (p) => p.achievedPerSecond),

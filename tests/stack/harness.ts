@@ -14,7 +14,17 @@ import { publicHostnames } from "../../components/services/matrixServices";
 import { captureContainers, type Capture, type ContainerSpec } from "./capture";
 import type { Check } from "./client";
 import { log } from "./isolation";
-import { ACME_CA_FILE, ACME_HOST, NET, PEBBLE, REMOTE_SERVER, STAND_INS, TEST_CONFIG, TURN_PEER_PORT } from "./overlay";
+import {
+  ACME_CA_FILE,
+  ACME_HOST,
+  NET,
+  PEBBLE,
+  REMOTE_SERVER,
+  STAND_INS,
+  TEST_CONFIG,
+  TURN_PEER_PORT,
+  type StandIn,
+} from "./overlay";
 import { newKeyAndCert, openssl } from "../support/tools";
 import { delay, descendants, inRoot, Sandbox, type Memory } from "./sandbox";
 
@@ -25,6 +35,8 @@ export class Harness {
   readonly checks: Check[] = [];
   readonly memory: MemoryRecord = {};
   capture!: Capture;
+  /** The stack config the program was rendered with (boot's). */
+  config: Record<string, string> = TEST_CONFIG;
   protected caBundle = "";
 
   constructor(
@@ -52,6 +64,7 @@ export class Harness {
 
   /** Renders the program's containers, builds the network and the outside, then starts `services` in order. */
   async boot(services: string[], config: Record<string, string> = TEST_CONFIG) {
+    this.config = config;
     this.capture = await captureContainers(config, NET.hostPublicIp);
     log(
       `program rendered ${Object.keys(this.capture.containers).length} containers: ${Object.keys(this.capture.containers).join(", ")}`,
@@ -141,7 +154,7 @@ export class Harness {
     // DNS for every name: containers (Docker's embedded DNS) and the public names (the Internet's).
     const names = [
       ...Object.entries(NET.containers).map(([name, ip]) => `${ip} ${name}`),
-      `${NET.hostPublicIp} ${publicHostnames(parseSettings(TEST_CONFIG)).join(" ")}`,
+      `${NET.hostPublicIp} ${publicHostnames(parseSettings(this.config)).join(" ")}`,
       `${NET.outside.acme} ${ACME_HOST}`,
       `${NET.outside.remote} ${REMOTE_SERVER}`,
     ];
@@ -308,6 +321,34 @@ export class Harness {
 
   protected rootOf = (name: string) => join(this.runDir, "roots", name, "root");
 
+  /** A fresh root laid out as `standIn`'s image: its removals, accounts, directories and files. */
+  protected imageRoot(rootName: string, standIn: StandIn, shmMb = 64): string {
+    const { sandbox } = this;
+    const root = sandbox.makeRoot(rootName, shmMb);
+    for (const path of standIn.remove) rmSync(inRoot(root, path), { force: true });
+    for (const account of standIn.accounts) {
+      const [user, uid, gid, home] = account.split(":");
+      writeFileSync(inRoot(root, "/etc/passwd"), `${user}:x:${uid}:${gid}::${home}:/bin/sh\n`, { flag: "a" });
+      writeFileSync(inRoot(root, "/etc/group"), `${user}:x:${gid}:\n`, { flag: "a" });
+    }
+    for (const dir of standIn.dirs) {
+      mkdirSync(inRoot(root, dir.path), { recursive: true });
+      chownSync(inRoot(root, dir.path), ...(dir.owner.split(":").map(Number) as [number, number]));
+    }
+    for (const file of standIn.files) sandbox.writeFile(root, file.path, file.content, 0, 0, file.mode);
+    return root;
+  }
+
+  /** What Docker writes into every container: its hosts file (its name on the bridge) and resolver. */
+  protected dockerFiles(root: string, name: string, hostNetwork: boolean) {
+    const resolver = hostNetwork ? NET.hostPublicIp : NET.dockerBridge.gateway;
+    writeFileSync(
+      inRoot(root, "/etc/hosts"),
+      `127.0.0.1 localhost\n${hostNetwork ? "" : `${NET.containers[name]} ${name}\n`}`,
+    );
+    writeFileSync(inRoot(root, "/etc/resolv.conf"), `nameserver ${resolver}\n`);
+  }
+
   async startContainer(name: string) {
     const { sandbox } = this;
     const spec = this.container(name);
@@ -316,31 +357,14 @@ export class Harness {
     this.prepareDataVolume();
     let root = this.rootOf(name);
     if (!existsSync(join(root, "etc/debian_version"))) {
-      root = sandbox.makeRoot(name, spec.shmSizeMb ?? 64);
-      for (const path of standIn.remove) rmSync(inRoot(root, path), { force: true });
-      for (const account of standIn.accounts) {
-        const [user, uid, gid, home] = account.split(":");
-        writeFileSync(inRoot(root, "/etc/passwd"), `${user}:x:${uid}:${gid}::${home}:/bin/sh\n`, { flag: "a" });
-        writeFileSync(inRoot(root, "/etc/group"), `${user}:x:${gid}:\n`, { flag: "a" });
-      }
-      for (const dir of standIn.dirs) {
-        mkdirSync(inRoot(root, dir.path), { recursive: true });
-        chownSync(inRoot(root, dir.path), ...(dir.owner.split(":").map(Number) as [number, number]));
-      }
-      for (const file of standIn.files) sandbox.writeFile(root, file.path, file.content, 0, 0, file.mode);
+      root = this.imageRoot(name, standIn, spec.shmSizeMb ?? 64);
       if (name === "certbot" || name === "synapse")
         sandbox.writeFile(root, ACME_CA_FILE, readFileSync(this.path("acme/ca.pem"), "utf8"), 0, 0, 0o644);
       for (const mount of spec.mounts)
         sandbox.bind(this.mountSource(spec, mount), root, mount.containerPath, mount.readOnly);
       // The program's files, byte for byte, with their owners and modes.
       for (const file of spec.uploads) sandbox.writeFile(root, file.path, file.content, file.uid, file.gid, file.mode);
-      // What Docker writes into every container: its hosts file and resolver.
-      const resolver = spec.hostNetwork ? NET.hostPublicIp : NET.dockerBridge.gateway;
-      writeFileSync(
-        inRoot(root, "/etc/hosts"),
-        `127.0.0.1 localhost\n${spec.hostNetwork ? "" : `${NET.containers[name]} ${name}\n`}`,
-      );
-      writeFileSync(inRoot(root, "/etc/resolv.conf"), `nameserver ${resolver}\n`);
+      this.dockerFiles(root, name, !!spec.hostNetwork);
     }
     const base = {
       ns: this.ns(spec.hostNetwork ? "host" : name),
@@ -393,22 +417,15 @@ export class Harness {
   /** Polls the container's own Docker healthcheck until it passes, as `wait: true` does. */
   async waitHealthy(name: string, timeoutSeconds = 120) {
     const spec = this.container(name);
-    const standIn = STAND_INS[name];
     const [kind, ...rest] = spec.healthcheck;
     const argv = kind === "CMD-SHELL" ? ["/bin/sh", "-c", rest.join(" ")] : rest;
-    const root = this.rootOf(name);
     const started = Date.now();
     const healthy = await this.waitFor(
       `${name} healthy`,
       () => {
         if (!this.sandbox.isRunning(name))
           throw new Error(`${name} exited; its log:\n${tail(this.path(`logs/${name}.log`))}`);
-        return (
-          this.sandbox.exec(
-            { ns: this.ns(spec.hostNetwork ? "host" : name), root, user: standIn.user, argv, env: standIn.env(root) },
-            { allowFailure: true, timeoutMs: 10_000 },
-          ).status === 0
-        );
+        return this.execIn(name, argv, { allowFailure: true, timeoutMs: 10_000 }).status === 0;
       },
       timeoutSeconds,
     );
