@@ -14,6 +14,7 @@ import {
   parseSettings,
   PROJECT,
   readRawConfig,
+  readSecretConfigKeys,
   type Settings,
 } from "./components/config";
 import { DnsRecords } from "./components/dns/records";
@@ -247,6 +248,7 @@ function deployToDocker(settings: Settings) {
 }
 
 export = async () => {
-  const settings = parseSettings(readRawConfig());
+  const raw = readRawConfig();
+  const settings = parseSettings(raw, readSecretConfigKeys(raw));
   return settings.target === "docker" ? deployToDocker(settings) : deployToScaleway(settings);
 };

@@ -156,39 +156,203 @@ export interface FederationSettings {
 /** The declared type of a config key, as in Pulumi.yaml's `config:` block. */
 export type ConfigKeyType = "string" | "integer" | "boolean" | "array" | "object";
 
+/** One config key, declared once: Pulumi.yaml's `config:` block and the README's table are generated from it. */
+export interface ConfigKey {
+  type: ConfigKeyType;
+  /** For lists: the type of each item. */
+  items?: Exclude<ConfigKeyType, "array">;
+  /** The value when unset, as Pulumi.yaml declares it. "" means "not set": derived or generated. */
+  default: unknown;
+  /** Must be set with `pulumi config set --secret`; a plain-text value is refused. */
+  secret?: true;
+  /** The README's "Default" column when the default is derived, generated or required. */
+  shownDefault?: string;
+  /** Purpose, what "empty" means, and whether it may change after the first deploy. */
+  description: string;
+}
+
 /**
- * Every config key with its type and its default where the default is a constant. Pulumi.yaml
- * declares the same keys, types and defaults; a unit test keeps the two in step.
+ * Every config key with its type and its default. Pulumi.yaml declares the same keys, types and
+ * defaults; a unit test keeps the two in step. Every key has a default: the engine treats a declared
+ * key without one as required and stops before the program runs (components/render/engineConfig.ts),
+ * and the program's own refusal names every problem at once. An empty string means "not set".
+ *
+ * Keys marked `secret` must be set with `pulumi config set --secret`; the program refuses a plain-text
+ * value. Pulumi.yaml declares them `secret: true` without a type, because the engine enforces `secret`
+ * only on typed keys, and there it also refuses the (unencrypted) default whenever the key is unset.
  */
-export const CONFIG_KEYS: Record<string, { type: ConfigKeyType; default?: unknown }> = {
-  serverName: { type: "string" },
-  dnsZone: { type: "string" },
-  matrixHost: { type: "string" },
-  elementHost: { type: "string" },
-  turnHost: { type: "string" },
-  manageApexRecords: { type: "boolean", default: true },
-  acmeEmail: { type: "string" },
-  acmeServer: { type: "string", default: "production" },
-  instanceType: { type: "string", default: "BASIC2-A2C-4G" },
-  imageLabel: { type: "string", default: "ubuntu_noble" },
-  dataVolumeSizeGb: { type: "integer", default: 20 },
-  retainDataOnDestroy: { type: "boolean", default: true },
-  adminCidrs: { type: "array", default: [] },
-  sshPublicKeys: { type: "array", default: [] },
-  turnRelayPorts: { type: "string", default: "49152-49172" },
-  federation: { type: "object" },
-  images: { type: "object" },
-  synapseExtraConfig: { type: "object" },
-  adminUser: { type: "string", default: "admin" },
-  adminPassword: { type: "string" },
-  users: { type: "array", default: [] },
-  adminUi: { type: "boolean", default: true },
-  adminHost: { type: "string" },
-  dataVolumeId: { type: "string" },
-  restoreSecrets: { type: "string" },
-  target: { type: "string", default: "scaleway" },
-  localDataDir: { type: "string", default: "/var/lib/firmground" },
-  sizing: { type: "object" },
+export const CONFIG_KEYS: Record<string, ConfigKey> = {
+  serverName: {
+    type: "string",
+    default: "",
+    shownDefault: "(required)",
+    description:
+      "The Matrix server name: the part after the colon in @alice:example.org. Required. Immutable after the first deploy.",
+  },
+  dnsZone: {
+    type: "string",
+    default: "",
+    shownDefault: "`serverName`",
+    description: "The Scaleway DNS zone holding the records. Empty: serverName.",
+  },
+  matrixHost: {
+    type: "string",
+    default: "",
+    shownDefault: "`matrix.<serverName>`",
+    description: "Hostname of the client and federation API; must lie inside dnsZone. Empty: matrix.<serverName>.",
+  },
+  elementHost: {
+    type: "string",
+    default: "",
+    shownDefault: "`element.<serverName>`",
+    description: "Hostname of Element web; must lie inside dnsZone. Empty: element.<serverName>.",
+  },
+  turnHost: {
+    type: "string",
+    default: "",
+    shownDefault: "`turn.<serverName>`",
+    description: "Hostname of the TURN server; must lie inside dnsZone. Empty: turn.<serverName>.",
+  },
+  manageApexRecords: {
+    type: "boolean",
+    default: true,
+    description:
+      "Point A/AAAA for serverName at the host, which serves /.well-known/matrix there. When false, serve the wellKnownServer/wellKnownClient outputs yourself.",
+  },
+  acmeEmail: {
+    type: "string",
+    default: "",
+    shownDefault: "(required on scaleway)",
+    description:
+      "Contact address for Let's Encrypt (expiry notices). Required on the scaleway target; not used by the docker target.",
+  },
+  acmeServer: {
+    type: "string",
+    default: "production",
+    description:
+      "ACME directory: production (Let's Encrypt), staging (Let's Encrypt staging), or any https:// directory URL.",
+  },
+  instanceType: {
+    type: "string",
+    default: "BASIC2-A2C-4G",
+    description: "Scaleway instance type; must be arm64. Container memory limits are derived from its RAM.",
+  },
+  imageLabel: {
+    type: "string",
+    default: "ubuntu_noble",
+    description: "Scaleway OS image label. Read only when the server is created.",
+  },
+  dataVolumeSizeGb: {
+    type: "integer",
+    default: 20,
+    description: "Size in GB of the block volume holding PostgreSQL data, media and certificates. Can only grow.",
+  },
+  retainDataOnDestroy: {
+    type: "boolean",
+    default: true,
+    description: "Keep the data volume when the stack is destroyed.",
+  },
+  adminCidrs: {
+    type: "array",
+    items: "string",
+    default: [],
+    description:
+      "The only sources allowed to reach SSH, the Docker API (2376) and /_synapse/admin. Empty: SSH and Docker API stay open to all behind keys and mTLS, and /_synapse/admin is not routed.",
+  },
+  sshPublicKeys: {
+    type: "array",
+    items: "string",
+    default: [],
+    description: "OpenSSH public keys installed at first boot.",
+  },
+  turnRelayPorts: {
+    type: "string",
+    default: "49152-49172",
+    description: "UDP port range coturn relays media on, as min-max within 1024-65535.",
+  },
+  federation: {
+    type: "object",
+    default: {},
+    description:
+      "Federation: {enabled (default true), whitelist (server names; default everyone), directoryServers (Element's room directory; default [serverName, matrix.org])}.",
+  },
+  images: {
+    type: "object",
+    default: {},
+    description:
+      "Image per service (synapse, postgres, coturn, haproxy, nginx, element, certbot, synapseAdmin): a pinned, multi-arch name:tag or digest overriding the default; latest is refused.",
+  },
+  synapseExtraConfig: {
+    type: "object",
+    default: {},
+    description:
+      "homeserver.yaml settings deep-merged over the defaults. Keys firmground owns (server_name, public_baseurl, database, listeners, media_store_path, signing_key_path, log_config, pid_file, every secret and *_path, turn_uris) are refused.",
+  },
+  adminUser: {
+    type: "string",
+    default: "admin",
+    description:
+      "Localpart of the first admin, created by pulumi up (password in the secret output adminPassword). Renaming creates a new admin and deactivates the old one.",
+  },
+  adminPassword: {
+    type: "string",
+    default: "",
+    secret: true,
+    shownDefault: "a generated one",
+    description:
+      "The admin's password, at least 12 characters; set it with --secret. Empty: a generated one. Changing it rotates the password.",
+  },
+  users: {
+    type: "array",
+    items: "object",
+    default: [],
+    description:
+      "Users managed as code: [{name, admin?, displayName?, password?}]. Passwords are generated unless given (set them with --secret --path). Removing a user deactivates it; its data is kept.",
+  },
+  adminUi: {
+    type: "boolean",
+    default: true,
+    description:
+      "Run the synapse-admin web UI at adminHost, reachable only from adminCidrs (not routed at all when adminCidrs is empty).",
+  },
+  adminHost: {
+    type: "string",
+    default: "",
+    shownDefault: "`admin.<serverName>`",
+    description: "Hostname of the admin UI; must lie inside dnsZone. Empty: admin.<serverName>.",
+  },
+  dataVolumeId: {
+    type: "string",
+    default: "",
+    shownDefault: "a new volume",
+    description:
+      "A data volume kept by an earlier destroy (its dataVolumeId output, <zone>/<uuid>), attached instead of creating a new one; this stack never deletes it. Empty: a new volume.",
+  },
+  restoreSecrets: {
+    type: "string",
+    default: "",
+    secret: true,
+    shownDefault: "—",
+    description:
+      "Set it with --secret when re-deploying over a retained volume: the old stack's restoreSecrets output (JSON with signingKey, postgresPassword, adminPassword), so the server keeps its federation identity, database access and admin.",
+  },
+  target: {
+    type: "string",
+    default: "scaleway",
+    description:
+      "Where the stack runs: scaleway (an ARM instance, DNS, Let's Encrypt) or docker (the local Docker daemon from DOCKER_HOST or the default socket, a local CA, HAProxy on 8080/8443/8448, no Scaleway resource).",
+  },
+  localDataDir: {
+    type: "string",
+    default: "/var/lib/firmground",
+    description: "docker target: the Docker host's directory for PostgreSQL data, media and certificates.",
+  },
+  sizing: {
+    type: "object",
+    default: {},
+    description:
+      "Overrides of the memory settings derived from the instance's RAM (see Sizing): {memoryMb: {service: MiB}, synapse: {cacheFactor, cacheMaxMb, cacheTargetMb, eventCacheK, presence, remoteRoomComplexity}, postgres: {sharedBuffersMb, effectiveCacheSizeMb, workMemMb, maintenanceWorkMemMb, walBuffersMb, maxConnections}}. Checked against RAM before any resource.",
+  },
 };
 
 /** A refused configuration. Pulumi prints a RunError's message without a stack trace. */
@@ -296,7 +460,7 @@ const show = (value: unknown) => JSON.stringify(value);
  *
  * @param raw config values keyed without the namespace (`serverName`, not `firmground:serverName`).
  */
-export function parseSettings(raw: Record<string, string | undefined>): Settings {
+export function parseSettings(raw: Record<string, string | undefined>, secretKeys: readonly string[] = []): Settings {
   const problems: string[] = [];
   const bad = (key: string, value: unknown, allowed: string) =>
     problems.push(`${PROJECT}:${key} = ${show(value)}: ${allowed}`);
@@ -307,12 +471,16 @@ export function parseSettings(raw: Record<string, string | undefined>): Settings
     }
   }
 
-  // Decode each value by its declared type; undefined means "not set, use the default".
+  // Decode each value by its declared type; undefined and "" mean "not set, use the default".
   const decoded: Record<string, unknown> = {};
-  for (const [key, { type, default: fallback }] of Object.entries(CONFIG_KEYS)) {
+  for (const [key, { type, default: fallback, secret }] of Object.entries(CONFIG_KEYS)) {
     const text = raw[key];
-    if (text === undefined) {
-      decoded[key] = fallback;
+    if (text === undefined || text === "") {
+      decoded[key] = fallback === "" ? undefined : fallback;
+      continue;
+    }
+    if (secret && !secretKeys.includes(key)) {
+      bad(key, "[secret]", `must be stored encrypted: pulumi config set --secret ${PROJECT}:${key} …`);
       continue;
     }
     const value = decodeValue(text, type);
@@ -445,7 +613,7 @@ export function parseSettings(raw: Record<string, string | undefined>): Settings
   if (adminPassword !== undefined && adminPassword.length < MIN_PASSWORD_LENGTH) {
     bad("adminPassword", "[secret]", `at least ${MIN_PASSWORD_LENGTH} characters (or unset it to have one generated)`);
   }
-  const users = parseUsers(decoded.users, adminUser, bad);
+  const users = parseUsers(decoded.users, adminUser, secretKeys.includes("users"), bad);
   const dataVolumeId = decoded.dataVolumeId as string | undefined;
   if (dataVolumeId !== undefined && !VOLUME_ID.test(dataVolumeId)) {
     bad(
@@ -588,7 +756,7 @@ function parseRestoreSecrets(text: string | undefined, bad: Complain): RestoreSe
 const LOCALPART_RULE = "expected a Matrix localpart: 1-64 of a-z 0-9 . _ = - / + (no upper case, no @ or :)";
 const USER_KEYS = ["name", "admin", "displayName", "password"] as const;
 
-function parseUsers(value: unknown, adminUser: string, bad: Complain): UserSpec[] {
+function parseUsers(value: unknown, adminUser: string, encrypted: boolean, bad: Complain): UserSpec[] {
   if (!Array.isArray(value)) {
     bad("users", value, "expected a list of {name, admin?, displayName?, password?}");
     return [];
@@ -613,6 +781,13 @@ function parseUsers(value: unknown, adminUser: string, bad: Complain): UserSpec[
         `${key}.password`,
         "[secret]",
         `at least ${MIN_PASSWORD_LENGTH} characters (or leave it out to have one generated)`,
+      );
+    }
+    if (password !== undefined && !encrypted) {
+      return bad(
+        `${key}.password`,
+        "[secret]",
+        `must be stored encrypted: pulumi config set --secret --path '${PROJECT}:${key}.password' …`,
       );
     }
     users.push({ name, admin, ...(displayName ? { displayName } : {}), ...(password ? { password } : {}) });
@@ -746,4 +921,13 @@ export function readRawConfig(): Record<string, string | undefined> {
     if (key.startsWith(prefix)) raw[key.slice(prefix.length)] = value;
   }
   return raw;
+}
+
+/**
+ * The keys of the project namespace set with `--secret` (the engine lists them in the program's
+ * environment, PULUMI_CONFIG_SECRET_KEYS); `isConfigSecret` is public at run time but not typed.
+ */
+export function readSecretConfigKeys(raw: Record<string, string | undefined>): string[] {
+  const { isConfigSecret } = pulumi.runtime as unknown as { isConfigSecret: (key: string) => boolean };
+  return Object.keys(raw).filter((key) => isConfigSecret(`${PROJECT}:${key}`));
 }

@@ -13,7 +13,7 @@ const LOCAL = stackConfig(fs.readFileSync(path.join(__dirname, "..", "Pulumi.loc
 let run: Awaited<ReturnType<typeof runProgram>>;
 beforeAll(async () => {
   process.env.DOCKER_HOST = "unix:///run/test-docker.sock";
-  run = await runProgram(LOCAL);
+  run = await runProgram(LOCAL.values, undefined, LOCAL.secretKeys);
   delete process.env.DOCKER_HOST;
   if (run.error) throw run.error as Error;
 });

@@ -329,6 +329,7 @@ describe("re-deploying over a retained volume", () => {
     const second = await runProgram(
       { ...BASE_CONFIG, dataVolumeId: String(volumeId), restoreSecrets: JSON.stringify(saved) },
       new RecordingMocks({ ...MARKED_VALUES, password: (name) => `OTHER-${name}-0123456789` }),
+      ["restoreSecrets"],
     );
     expect(second.error).toBeUndefined();
     const { mocks } = second;
@@ -352,14 +353,18 @@ describe("users and the admin UI", () => {
   const DYNAMIC = "pulumi-nodejs:dynamic:Resource";
 
   test("the admin and each configured user are one MatrixUser each, secrets kept secret", async () => {
-    const { mocks, outputs, error } = await runProgram({
-      ...BASE_CONFIG,
-      adminUser: "root",
-      users: JSON.stringify([
-        { name: "carol", displayName: "Carol" },
-        { name: "dave", admin: true, password: "dave-given-password" },
-      ]),
-    });
+    const { mocks, outputs, error } = await runProgram(
+      {
+        ...BASE_CONFIG,
+        adminUser: "root",
+        users: JSON.stringify([
+          { name: "carol", displayName: "Carol" },
+          { name: "dave", admin: true, password: "dave-given-password" },
+        ]),
+      },
+      undefined,
+      ["users"],
+    );
     expect(error).toBeUndefined();
     const users = Object.fromEntries(mocks.of(DYNAMIC).map((r) => [r.name, r.inputs]));
     expect(Object.keys(users).sort()).toEqual(["users-admin", "users-user-carol", "users-user-dave"]);

@@ -16,7 +16,10 @@ test("secure stack values become labelled placeholders; lists and objects are pa
   const raw = stackConfig(
     "config:\n  firmground:adminPassword:\n    secure: AAEAAQ==\n  firmground:users:\n    - name: a\n  other:key: x\n",
   );
-  expect(raw).toEqual({ adminPassword: "<secret:config:adminPassword>", users: '[{"name":"a"}]' });
+  expect(raw).toEqual({
+    values: { adminPassword: "<secret:config:adminPassword>", users: '[{"name":"a"}]' },
+    secretKeys: ["adminPassword"],
+  });
 });
 
 test("renders every container's files with placeholders in place of secrets", async () => {

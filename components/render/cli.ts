@@ -10,19 +10,35 @@ import { parseArgs } from "node:util";
 import * as YAML from "yaml";
 import { PROJECT } from "../config";
 import { PLACEHOLDERS } from "./offline";
-import { renderStack, writeRendered } from "./render";
+import { placeholderFor } from "./engineConfig";
+import { renderStack, writeRendered, type StackValues } from "./render";
 
-/** A stack file's `firmground:*` values as Pulumi passes them to the program (text; JSON for lists and objects). */
-export function stackConfig(stackFileText: string): Record<string, string> {
+/** The `firmground:*` values a stack file sets (Pulumi.yaml's defaults are added when the program runs). */
+export function stackConfig(stackFileText: string): StackValues {
   const config = (YAML.parse(stackFileText) as { config?: Record<string, unknown> } | null)?.config ?? {};
-  const raw: Record<string, string> = {};
+  const values: Record<string, string> = {};
+  const secretKeys: string[] = [];
   for (const [fullKey, value] of Object.entries(config)) {
     if (!fullKey.startsWith(`${PROJECT}:`)) continue;
     const key = fullKey.slice(PROJECT.length + 1);
-    const secure = typeof value === "object" && value !== null && "secure" in value;
-    raw[key] = secure ? `<secret:config:${key}>` : typeof value === "string" ? value : JSON.stringify(value);
+    const secure = JSON.stringify(value).includes('"secure":');
+    if (secure) secretKeys.push(key);
+    const isSecureLeaf = typeof value === "object" && value !== null && "secure" in value;
+    values[key] = isSecureLeaf
+      ? placeholderFor(key, "")
+      : typeof value === "string"
+        ? value
+        : JSON.stringify(withPlaceholders(value, key));
   }
-  return raw;
+  return { values, secretKeys };
+}
+
+/** Replaces nested `{secure: …}` values (set with `--secret --path`) by placeholders. */
+function withPlaceholders(value: unknown, key: string): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  if ("secure" in value) return placeholderFor(key, "");
+  if (Array.isArray(value)) return value.map((v, i) => withPlaceholders(v, `${key}[${i}]`));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withPlaceholders(v, `${key}.${k}`)]));
 }
 
 async function main() {

@@ -5,11 +5,17 @@
  * harness uses real values; the unit tests use markers they can search for.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access -- Pulumi's mocks hand over untyped resource inputs */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { engineConfigOfValues, parseProject } from "./engineConfig";
 
 // Internal (not in the typings), but the only way to know every registration has reached the mocks.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs: () => Promise<void> };
+
+/** The project file, as the engine reads it before every run. */
+const PROJECT_FILE = parseProject(readFileSync(join(__dirname, "..", "..", "Pulumi.yaml"), "utf8"));
 
 export interface Registered {
   type: string;
@@ -152,9 +158,19 @@ export function valueOf<T>(value: pulumi.Input<T>): Promise<T> {
  * Runs the whole program under `mocks` with the given `firmground:*` config (strings, JSON for lists
  * and objects, as Pulumi passes them), in preview mode (nothing waits for a real host).
  */
-export async function runOffline<M extends OfflineMocks>(config: Record<string, string>, mocks: M) {
+export async function runOffline<M extends OfflineMocks>(
+  config: Record<string, string>,
+  mocks: M,
+  secretKeys: readonly string[] = [],
+) {
   await pulumi.runtime.setMocks(mocks, "firmground", "offline", true);
-  pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`firmground:${k}`, v])));
+  // What the engine hands the program: these values plus Pulumi.yaml's defaults, or its refusal.
+  const engine = engineConfigOfValues(PROJECT_FILE, "offline", config, secretKeys);
+  if (engine.errors.length > 0) return { mocks, outputs: undefined, error: new EngineRefusal(engine.errors) };
+  pulumi.runtime.setAllConfig(
+    Object.fromEntries(Object.entries(engine.values).map(([k, v]) => [`firmground:${k}`, v])),
+    engine.secretKeys.map((k) => `firmground:${k}`),
+  );
   // Imported after the first setMocks; the program reads its config each time it is called.
   const program = (await import("../../index")).default as unknown as () => Promise<Record<string, any>>;
   try {
@@ -171,6 +187,13 @@ export async function runOffline<M extends OfflineMocks>(config: Record<string, 
   } catch (error) {
     await waitForRPCs();
     return { mocks, outputs: undefined, error };
+  }
+}
+
+/** The engine stopped before the program ran (components/render/engineConfig.ts says why). */
+export class EngineRefusal extends Error {
+  constructor(readonly problems: string[]) {
+    super(`the Pulumi engine refuses this stack's config:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
   }
 }
 

@@ -44,6 +44,13 @@ export interface ContainerSpec {
   memoryMb: number;
 }
 
+/** A stack's own `firmground:*` values as the program receives them, and which were set with `--secret`. */
+export interface StackValues {
+  /** Text; JSON for lists and objects; each encrypted value a placeholder `<secret:config:<key>>` here. */
+  values: Record<string, string>;
+  secretKeys: string[];
+}
+
 export interface RenderedStack {
   containers: Record<string, ContainerSpec>;
   /** The program's stack outputs, secrets unwrapped. */
@@ -90,15 +97,19 @@ function toSpec(inputs: Record<string, any>, image: string): ContainerSpec {
 }
 
 /**
- * Runs the program offline with `config` (the `firmground:*` keys, as Pulumi passes them) and returns
+ * Runs the program offline with a stack's `config` (its `firmground:*` values, as Pulumi passes them) and returns
  * every container's spec. Throws the program's own error when it refuses the config.
  */
 export async function renderStack(
-  config: Record<string, string>,
+  config: StackValues,
   values: GeneratedValues,
   network?: OfflineMocks["network"],
 ): Promise<RenderedStack> {
-  const { mocks, outputs, error } = await runOffline(config, new OfflineMocks(values, network));
+  const { mocks, outputs, error } = await runOffline(
+    config.values,
+    new OfflineMocks(values, network),
+    config.secretKeys,
+  );
   if (error) throw error instanceof Error ? error : new Error(JSON.stringify(error));
   const images = new Map(mocks.of("docker:index/remoteImage:RemoteImage").map((r) => [r.name, String(r.inputs.name)]));
   const containers: Record<string, ContainerSpec> = {};

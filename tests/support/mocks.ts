@@ -57,5 +57,8 @@ export const BASE_CONFIG: Record<string, string> = {
  * Runs the whole program under mocks with the given `firmground:*` config (strings, JSON for
  * arrays and objects, as Pulumi passes them) and returns what it registered and exported.
  */
-export const runProgram = (config: Record<string, string>, mocks: OfflineMocks = new RecordingMocks()) =>
-  runOffline(config, mocks);
+export const runProgram = (
+  config: Record<string, string>,
+  mocks: OfflineMocks = new RecordingMocks(),
+  secretKeys: readonly string[] = [],
+) => runOffline(config, mocks, secretKeys);
