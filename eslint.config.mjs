@@ -16,6 +16,17 @@ export default tseslint.config(
     },
   },
   {
+    // Plain Node.js scripts (run without TypeScript, as the engine runs a dynamic provider).
+    files: ["**/*.cjs"],
+    ...tseslint.configs.disableTypeChecked,
+    rules: {
+      ...tseslint.configs.disableTypeChecked.rules,
+      "@typescript-eslint/no-require-imports": "off",
+      "@pulumi/no-output-in-template-literal": "off",
+      "@pulumi/no-output-instance-in-template-literal": "off",
+    },
+  },
+  {
     // Tests read parsed YAML and mocked resource inputs, which are untyped by nature.
     files: ["tests/**/*.ts"],
     rules: {

@@ -16,7 +16,7 @@ export const PORTS = {
   postgres: 5432,
   synapse: 8008,
   nginx: 8080,
-  element: 80,
+  element: 8080,
   synapseAdmin: 8080,
   /** HAProxy's own liveness endpoint, bound to loopback inside its container. */
   haproxyHealth: 8405,

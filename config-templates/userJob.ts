@@ -41,6 +41,8 @@ export const USER_JOB_EXIT = {
   exists: 4,
   unknownUser: 5,
   adminLogin: 6,
+  /** Not the script's: the container ended without the script's JSON answer. */
+  noAnswer: 7,
 } as const;
 
 export const SYNAPSE_INTERNAL_URL = `http://${HOSTS.synapse}:${PORTS.synapse}`;

@@ -2,8 +2,13 @@
  * The host component on its own: resource options the mocks cannot see are captured with a
  * transformation, which Pulumi applies to every child before registering it.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { RecordingMocks, settle } from "./support/mocks";
+import { unwrapSecrets } from "../components/render/offline";
+import { BASE_CONFIG, RecordingMocks, runProgram, settle } from "./support/mocks";
+import { haveTool, run } from "./support/tools";
 import { inboundRules } from "../components/host/scalewayHost";
 
 async function volumeOptions(retainDataOnDestroy: boolean | undefined) {
@@ -51,4 +56,41 @@ test("inbound rules never open SSH or the Docker API to the world when adminCidr
   const admin = rules.filter((r) => r.port === 22 || r.port === 2376);
   expect(admin.map((r) => r.ipRange)).toEqual(["198.51.100.0/24", "198.51.100.0/24"]);
   expect(rules).toContainEqual({ protocol: "UDP", portRange: "50000-50010", ipRange: "0.0.0.0/0" });
+});
+
+describe("the rendered user data, checked by the real cloud-init (Debian's cloud-init schema)", () => {
+  let dir: string;
+  beforeAll(() => {
+    haveTool("cloud-init");
+    dir = mkdtempSync(join(tmpdir(), "firmground-cloud-init-"));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const schema = (name: string, text: string) => {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    return run("cloud-init", ["schema", "--config-file", file]);
+  };
+
+  test("the program's user data (with SSH keys) is valid cloud-config", async () => {
+    const { mocks, error } = await runProgram({
+      ...BASE_CONFIG,
+      sshPublicKeys: JSON.stringify([
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl you@laptop",
+      ]),
+    });
+    expect(error).toBeUndefined();
+    const server = mocks.of("scaleway:instance/server:Server")[0];
+    const text = (unwrapSecrets(server.inputs.userData) as Record<string, string>)["cloud-init"];
+    expect(text.startsWith("#cloud-config\n")).toBe(true);
+    const result = schema("user-data.yaml", text);
+    expect(result.output).toContain("Valid cloud-config");
+    expect(result.status).toBe(0);
+  });
+
+  test("the check is real: a malformed document is refused", () => {
+    const result = schema("bad.yaml", "#cloud-config\nwrite_files:\n  - pathx: /x\nruncmd: 3\n");
+    expect(result.status).not.toBe(0);
+    expect(result.output).toMatch(/'path' is a required property/);
+  });
 });

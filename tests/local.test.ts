@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { stackConfig } from "../components/render/cli";
 import { runProgram, valueOf } from "./support/mocks";
 import { unwrapSecrets } from "../components/render/offline";
+import { ONE_SHOT_MEMORY_MB } from "../components/services/matrixServices";
 
 const LOCAL = stackConfig(fs.readFileSync(path.join(__dirname, "..", "Pulumi.local.yaml"), "utf8"));
 
@@ -45,6 +46,9 @@ test("the same services (the local CA replaces certbot), plus the one-shot that 
   const prepare = containers()["firmground-data-dirs"];
   expect(prepare.volumes).toEqual([{ hostPath: "/var/lib/firmground-local", containerPath: "/data" }]);
   expect(prepare.entrypoints.join(" ")).toContain("chown 991:991 /data/synapse/media");
+  // Memory-limited like every other container (the policy pack refuses one without a limit).
+  expect(prepare.memory).toBe(ONE_SHOT_MEMORY_MB);
+  expect(prepare.memorySwap).toBe(ONE_SHOT_MEMORY_MB);
   expect(containers().synapse.volumes[0].hostPath).toBe("/var/lib/firmground-local/synapse/media");
 });
 

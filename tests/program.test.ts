@@ -168,6 +168,20 @@ describe("default stack", () => {
     expect(byName.postgres.ports).toBeUndefined();
   });
 
+  test("nothing relies on Docker's bridge defaults: low ports and the control socket's owner are explicit (inputs only)", () => {
+    const byName = containers(run.mocks.resources);
+    // HAProxy runs as uid 99 and binds 80 and 443; Element's nginx runs as uid 101.
+    expect(byName.haproxy.sysctls).toEqual({ "net.ipv4.ip_unprivileged_port_start": "0" });
+    expect(byName.element.envs).toEqual(["ELEMENT_WEB_PORT=8080"]);
+    for (const [name, c] of Object.entries(byName)) if (name !== "haproxy") expect(c.sysctls).toBeUndefined();
+    const control = run.mocks.of("docker:index/volume:Volume").find((v) => v.name === "matrix-haproxy-control")!;
+    expect(control.inputs.driverOpts).toEqual({
+      type: "tmpfs",
+      device: "tmpfs",
+      o: "uid=99,gid=99,mode=0700,size=1m",
+    });
+  });
+
   test("PostgreSQL: UTF8 with C collation, password from a file, data on the volume", () => {
     const pg = containers(run.mocks.resources).postgres;
     expect(pg.envs).toContain("POSTGRES_INITDB_ARGS=--encoding=UTF8 --locale=C");

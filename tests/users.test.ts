@@ -1,8 +1,11 @@
 /**
  * User management without a server: the Docker API client against the harness's Docker API stand-in
- * on a unix socket (real HTTP, canned job output), the job's answers turned into results or clear
- * errors, the CLI's exit codes, the MatrixUser diff, and the job script's syntax (real python3).
- * The same code against a real Synapse runs in `npm run test:stack`.
+ * on a unix socket (real HTTP, canned job output; it joins Entrypoint and Cmd as Docker does and keeps
+ * the Synapse image's /start.py rules), the job's answers turned into results or clear errors, the
+ * CLI's exit codes, the MatrixUser diff, the job script's syntax (real python3), and the provider as
+ * the engine runs it: serialized, then loaded from that text in a plain Node.js process.
+ * Which inputs reach Docker is all these show; the same code against a real Synapse runs in
+ * `npm run test:stack`, and against the real engine and Docker in `npm run test:deploy`.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -13,8 +16,9 @@ import { renderUserJobScript, USER_JOB_ENV, USER_JOB_EXIT } from "../config-temp
 import { main } from "../components/users/cli";
 import { demultiplex, runOneShot } from "../components/users/dockerApi";
 import { diffUser, ensureJob, matrixUserProvider, type MatrixUserInputs } from "../components/users/matrixUser";
-import { runUserJob, UserJobError } from "../components/users/userJobs";
+import { runUserJob, USER_JOB_MEMORY_MB } from "../components/users/userJobs";
 import { DockerShim, type ShimContainer, type ShimRun } from "./stack/dockerShim";
+import { serializedProvider, type SerializedProvider } from "./support/dynamicProvider";
 import { haveTool } from "./support/tools";
 
 const IMAGE = "matrixdotorg/synapse:v1.160.0";
@@ -67,17 +71,46 @@ describe("Docker API client", () => {
     const result = await runOneShot(connection(), {
       image: IMAGE,
       network: "firmground",
-      cmd: ["true"],
+      entrypoint: ["true"],
+      cmd: ["x"],
       env: ["A=1"],
+      memoryMb: 64,
       timeoutSeconds: 5,
     });
     expect(result).toEqual({ exitCode: 3, stdout: "out\n", stderr: "err\n" });
-    expect(shim.created.at(-1)).toEqual({ image: IMAGE, network: "firmground", cmd: ["true"], env: ["A=1"] });
+    expect(shim.created.at(-1)).toEqual({
+      image: IMAGE,
+      network: "firmground",
+      argv: ["true", "x"],
+      env: ["A=1"],
+      memoryBytes: 64 * 1024 * 1024,
+    });
+  });
+
+  test("without an entrypoint of its own, a command goes to the image's: /start.py takes python3 for a mode", async () => {
+    answer = () => reply(0, { result: "never reached" });
+    const result = await runOneShot(connection(), {
+      image: IMAGE,
+      network: "firmground",
+      cmd: ["python3", "-c", "print(1)"],
+      env: [],
+      memoryMb: 64,
+      timeoutSeconds: 5,
+    });
+    expect(result).toEqual({ exitCode: 2, stdout: "", stderr: "Unknown execution mode 'python3'\n" });
   });
 
   test("an unknown image is a clear error", async () => {
     await expect(
-      runOneShot(connection(), { image: "nope:1", network: "firmground", cmd: [], env: [], timeoutSeconds: 5 }),
+      runOneShot(connection(), {
+        image: "nope:1",
+        network: "firmground",
+        entrypoint: [],
+        cmd: [],
+        env: [],
+        memoryMb: 64,
+        timeoutSeconds: 5,
+      }),
     ).rejects.toThrow(/create failed \(404\).*No such image: nope:1/);
   });
 
@@ -85,7 +118,7 @@ describe("Docker API client", () => {
     await expect(
       runOneShot(
         { host: `unix://${dir}/absent.sock` },
-        { image: IMAGE, network: "x", cmd: [], env: [], timeoutSeconds: 5 },
+        { image: IMAGE, network: "x", entrypoint: [], cmd: [], env: [], memoryMb: 64, timeoutSeconds: 5 },
       ),
     ).rejects.toThrow(/Docker API at unix:\/\/.*absent\.sock/);
   });
@@ -105,30 +138,31 @@ describe("Docker API client", () => {
 });
 
 describe("user jobs", () => {
-  test("the job runs the rendered script from the Synapse image on the internal network", async () => {
+  test("the job runs the rendered script as its entrypoint, from the Synapse image on the internal network, memory-limited", async () => {
     answer = () => reply(0, { result: "created" });
     await runUserJob(target(), ensureJob(BASE_INPUTS, BASE_INPUTS.adminPassword));
     const spec = shim.created.at(-1)!;
-    expect(spec.cmd).toEqual(["python3", "-c", renderUserJobScript()]);
+    expect(spec.argv).toEqual(["python3", "-c", renderUserJobScript()]);
+    expect(spec.memoryBytes).toBe(USER_JOB_MEMORY_MB * 1024 * 1024);
     expect(jobOf(spec)).toMatchObject({ action: "ensure", username: "carol", admin: false, returnToken: false });
   });
 
-  test("a refusal becomes a UserJobError with the job's message and code", async () => {
+  test("a refusal becomes an error with the job's message and code", async () => {
     answer = () =>
       reply(USER_JOB_EXIT.badSecret, { error: "Synapse refused the registration shared secret (HMAC incorrect)" });
     const failure = runUserJob(target(), ensureJob(BASE_INPUTS, "x"));
-    await expect(failure).rejects.toThrow(UserJobError);
     await expect(failure).rejects.toMatchObject({
+      name: "UserJobError",
       code: USER_JOB_EXIT.badSecret,
       message: expect.stringMatching(/HMAC incorrect/),
     });
   });
 
-  test("a job that dies without an answer says so, with its output", async () => {
-    answer = () => ({ exitCode: 1, stdout: "", stderr: "Traceback: boom" });
-    await expect(runUserJob(target(), ensureJob(BASE_INPUTS, "x"))).rejects.toThrow(
-      /exited 1 without an answer: Traceback: boom/,
-    );
+  test("a job that dies without an answer says so, with its output, and is not taken for a wrong secret", async () => {
+    answer = () => ({ exitCode: 2, stdout: "", stderr: "Traceback: boom" });
+    const failure = runUserJob(target(), ensureJob(BASE_INPUTS, "x"));
+    await expect(failure).rejects.toThrow(/exited 2 without its answer; .* Its output: Traceback: boom/);
+    await expect(failure).rejects.toMatchObject({ code: USER_JOB_EXIT.noAnswer });
   });
 
   test("the job script is valid Python", () => {
@@ -186,7 +220,7 @@ describe("MatrixUser", () => {
     await matrixUserProvider.delete!("@carol:example.org", user);
     expect(jobOf(shim.created.at(-1)!)).toMatchObject({ action: "deactivate", username: "carol" });
     answer = () => reply(USER_JOB_EXIT.unknownUser, { error: "@carol:example.org does not exist" });
-    const warn = jest.spyOn(pulumi.log, "warn").mockImplementation(() => Promise.resolve());
+    const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
     await expect(matrixUserProvider.delete!("@carol:example.org", user)).resolves.toBeUndefined();
     expect(warn).toHaveBeenCalledWith(
       expect.stringMatching(/@carol:example\.org not deactivated \(.*does not exist\)/),
@@ -196,9 +230,70 @@ describe("MatrixUser", () => {
     await expect(matrixUserProvider.delete!("@carol:example.org", user)).rejects.toThrow(/deactivating failed/);
   });
 
-  test("the provider serializes (as Pulumi does for dynamic resources)", async () => {
-    const serialized = await pulumi.runtime.serializeFunction(() => matrixUserProvider, { isFactoryFunction: true });
-    expect(serialized.text).toContain("runUserJob");
+  test("delete reaches Docker inside its error handling: an unreachable daemon does not block a destroy", async () => {
+    const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
+    await expect(
+      matrixUserProvider.delete!("@carol:example.org", {
+        ...BASE_INPUTS,
+        connection: { host: `unix://${dir}/gone.sock` },
+      }),
+    ).resolves.toBeUndefined();
+    expect(warn).toHaveBeenCalledWith(expect.stringMatching(/not deactivated \(Docker API at unix:/));
+    warn.mockRestore();
+  });
+});
+
+describe("the MatrixUser provider as the engine runs it", () => {
+  const PLANTED = "PLANTED-CONFIG-VALUE-7f3a";
+  let provider: SerializedProvider;
+
+  beforeAll(async () => {
+    // A stack config value, secret and plain, in Pulumi's config store when the provider is serialized.
+    pulumi.runtime.setConfig("firmground:adminPassword", `${PLANTED}-secret`);
+    pulumi.runtime.setConfig("firmground:serverName", `${PLANTED}.example.org`);
+    provider = await serializedProvider(matrixUserProvider);
+  });
+
+  test("carries no stack config value, secret or not, nothing secret, and no path of this project", () => {
+    expect(provider.text).not.toContain(PLANTED);
+    expect(provider.containsSecrets).toBe(false);
+    expect(provider.text).not.toMatch(/require\(["']\.{1,2}\//);
+  });
+
+  test("create, update and delete run from the text alone against the Docker API", async () => {
+    const admin = { ...BASE_INPUTS, username: "admin", admin: true, connection: connection() };
+    answer = () => reply(0, { result: "created", accessToken: "tok-1" });
+    const created = await provider.call("create", admin);
+    expect(created).toMatchObject({ id: "@admin:example.org", outs: { accessToken: "tok-1" } });
+    expect(shim.created.at(-1)!.argv.slice(0, 2)).toEqual(["python3", "-c"]);
+
+    answer = () => reply(0, { result: "updated" });
+    const updated = await provider.call("update", "@admin:example.org", created.outs, {
+      ...admin,
+      password: "rotated-password-1",
+    });
+    expect(updated).toMatchObject({ outs: { accessToken: "tok-1", password: "rotated-password-1" } });
+    expect(jobOf(shim.created.at(-1)!)).toMatchObject({ adminToken: "tok-1", password: "rotated-password-1" });
+
+    answer = () => reply(0, { result: "deactivated" });
+    expect(await provider.call("delete", "@carol:example.org", { ...BASE_INPUTS, connection: connection() })).toBe(
+      null,
+    );
+    expect(jobOf(shim.created.at(-1)!)).toMatchObject({ action: "deactivate", username: "carol" });
+  });
+
+  test("its errors keep their name, message and code across the process boundary", async () => {
+    answer = () => reply(USER_JOB_EXIT.badSecret, { error: "Synapse refused the registration shared secret" });
+    expect((await provider.callRaw("create", { ...BASE_INPUTS, connection: connection() })).error).toEqual({
+      name: "UserJobError",
+      message: "Synapse refused the registration shared secret",
+      code: USER_JOB_EXIT.badSecret,
+    });
+    const gone = await provider.callRaw("delete", "@carol:example.org", {
+      ...BASE_INPUTS,
+      connection: { host: `unix://${dir}/gone.sock` },
+    });
+    expect(gone).toMatchObject({ result: null, stderr: expect.stringMatching(/not deactivated/) });
   });
 });
 

@@ -23,6 +23,8 @@ export interface ContainerMount {
   /** A host directory (on the data volume) or a named Docker volume. */
   hostPath?: string;
   volumeName?: string;
+  /** A named volume's local-driver options (`type`, `device`, `o`), when the program sets them. */
+  volumeOptions?: Record<string, string>;
   containerPath: string;
   readOnly: boolean;
 }
@@ -39,6 +41,8 @@ export interface ContainerSpec {
   /** Ports published on the host, each to a container port. */
   publishedPorts: { host: number; container: number }[];
   hostNetwork: boolean;
+  /** Namespaced kernel settings the container asks for (nothing else is set). */
+  sysctls: Record<string, string>;
   healthcheck: string[];
   shmSizeMb?: number;
   memoryMb: number;
@@ -59,7 +63,11 @@ export interface RenderedStack {
   users: Record<string, Record<string, unknown>>;
 }
 
-function toSpec(inputs: Record<string, any>, image: string): ContainerSpec {
+function toSpec(
+  inputs: Record<string, any>,
+  image: string,
+  volumes: Map<string, Record<string, string> | undefined>,
+): ContainerSpec {
   const env = Object.fromEntries(
     ((inputs.envs ?? []) as string[]).map((entry) => [
       entry.slice(0, entry.indexOf("=")),
@@ -82,6 +90,9 @@ function toSpec(inputs: Record<string, any>, image: string): ContainerSpec {
     mounts: ((inputs.volumes ?? []) as Record<string, any>[]).map((v) => ({
       hostPath: v.hostPath as string | undefined,
       volumeName: v.volumeName as string | undefined,
+      ...(v.volumeName && volumes.get(String(v.volumeName))
+        ? { volumeOptions: volumes.get(String(v.volumeName)) }
+        : {}),
       containerPath: String(v.containerPath),
       readOnly: Boolean(v.readOnly),
     })),
@@ -90,6 +101,7 @@ function toSpec(inputs: Record<string, any>, image: string): ContainerSpec {
       container: p.internal,
     })),
     hostNetwork: inputs.networkMode === "host",
+    sysctls: (inputs.sysctls ?? {}) as Record<string, string>,
     healthcheck: inputs.healthcheck?.tests as string[],
     shmSizeMb: inputs.shmSize as number | undefined,
     memoryMb: Number(inputs.memory),
@@ -112,11 +124,17 @@ export async function renderStack(
   );
   if (error) throw error instanceof Error ? error : new Error(JSON.stringify(error));
   const images = new Map(mocks.of("docker:index/remoteImage:RemoteImage").map((r) => [r.name, String(r.inputs.name)]));
+  const volumes = new Map(
+    mocks
+      .of("docker:index/volume:Volume")
+      .map((v) => [String(v.inputs.name), v.inputs.driverOpts as Record<string, string> | undefined]),
+  );
   const containers: Record<string, ContainerSpec> = {};
   for (const container of mocks.of("docker:index/container:Container")) {
     const spec = toSpec(
       unwrapSecrets(container.inputs) as Record<string, any>,
       images.get(`${container.name}-image`) ?? "unknown",
+      volumes,
     );
     containers[spec.name] = spec;
   }

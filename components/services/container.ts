@@ -1,6 +1,9 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 
+/** The sysctl below which binding a port needs privileges (per network namespace). */
+export const UNPRIVILEGED_PORT_START = "net.ipv4.ip_unprivileged_port_start";
+
 /** What every service container shares: its image, network, memory limit and file uploads. */
 export interface ServiceArgs {
   /** Pinned image reference (name:tag). Changing it replaces the container only. */
@@ -20,6 +23,11 @@ export interface ContainerSpec extends ServiceArgs {
   healthcheck: string[];
   /** Host networking instead of the bridge network (coturn only). */
   hostNetwork?: boolean;
+  /**
+   * Namespaced kernel settings. Set explicitly what the image needs, rather than rely on Docker's
+   * defaults for bridge networks (which, since 20.10, let any user bind ports below 1024).
+   */
+  sysctls?: Record<string, string>;
   /** Everything else the service needs (command, mounts, ports, env). */
   extra?: Partial<docker.ContainerArgs>;
 }
@@ -67,6 +75,7 @@ export function serviceContainer(
         ? { networkMode: "host" }
         : { networksAdvanced: [{ name: spec.networkName, aliases: [spec.serviceName] }] }),
       healthcheck: { tests: spec.healthcheck, interval: "30s", timeout: "10s", retries: 3, startPeriod: "60s" },
+      ...(spec.sysctls ? { sysctls: spec.sysctls } : {}),
       wait: true,
       waitTimeout: 300,
       uploads: spec.uploads,

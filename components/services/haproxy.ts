@@ -2,7 +2,7 @@ import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { HAPROXY, IMAGE_USERS, PORTS } from "../../config-templates/paths";
 import { renderHaproxyCfg, type HaproxyInput } from "../../config-templates/haproxy";
-import { serviceContainer, upload, type ServiceArgs } from "./container";
+import { serviceContainer, UNPRIVILEGED_PORT_START, upload, type ServiceArgs } from "./container";
 
 export interface HaproxyArgs extends ServiceArgs {
   /** Everything haproxy.cfg is rendered from. */
@@ -34,6 +34,8 @@ export class Haproxy extends pulumi.ComponentResource {
       {
         ...args,
         serviceName: "haproxy",
+        // The image runs HAProxy as uid 99, which binds 80 and 443 only with this.
+        sysctls: { [UNPRIVILEGED_PORT_START]: "0" },
         uploads: [
           upload(HAPROXY.configFile, this.haproxyCfg),
           upload(HAPROXY.fallbackCert, pulumi.secret(args.fallbackPem), { owner: IMAGE_USERS.haproxy, mode: "0600" }),

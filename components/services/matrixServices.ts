@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { LOCAL_PORTS, type Service, type Settings } from "../config";
 import { DATA_VOLUME_DIRS } from "../host/scalewayHost";
 import type { Secrets } from "../secrets/secrets";
-import { DATA_DIRS } from "../../config-templates/paths";
+import { DATA_DIRS, IMAGE_USERS } from "../../config-templates/paths";
 import { HAPROXY_DEFAULT_REQUESTS_PER_10S } from "../../config-templates/haproxy";
 import { MAX_UPLOAD_BYTES, type Sizing } from "../../config-templates/sizing";
 import { Certificates } from "./certbot";
@@ -33,6 +33,9 @@ export interface MatrixServicesArgs {
    */
   local?: { certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> };
 }
+
+/** Memory limit of the local target's one-shot data-directory container (mkdir and chown). */
+export const ONE_SHOT_MEMORY_MB = 64;
 
 /** Shell that makes the data directories below `root` with their owners and modes (local target). */
 export function dataDirsScript(root: string): string {
@@ -84,7 +87,21 @@ export class MatrixServices extends pulumi.ComponentResource {
     const network = new docker.Network(`${name}-network`, { name: "firmground", driver: "bridge" }, child);
     this.networkName = network.name;
     const acmeVolume = new docker.Volume(`${name}-acme`, { name: "firmground-acme" }, child);
-    const controlVolume = new docker.Volume(`${name}-haproxy-control`, { name: "firmground-haproxy-control" }, child);
+    // HAProxy's master socket, shared with the renewer: a tmpfs owned by HAProxy's user from the
+    // start, rather than whatever ownership Docker copies from the image into a new volume.
+    const controlVolume = new docker.Volume(
+      `${name}-haproxy-control`,
+      {
+        name: "firmground-haproxy-control",
+        driver: "local",
+        driverOpts: {
+          type: "tmpfs",
+          device: "tmpfs",
+          o: `uid=${IMAGE_USERS.haproxy},gid=${IMAGE_USERS.haproxy},mode=0700,size=1m`,
+        },
+      },
+      child,
+    );
     // The local target has no host bootstrap: a one-shot container makes the data directories, each
     // owned by the image user that writes it, before any service mounts them.
     const prepared = args.local
@@ -99,6 +116,8 @@ export class MatrixServices extends pulumi.ComponentResource {
               mustRun: false,
               attach: true,
               restart: "no",
+              memory: ONE_SHOT_MEMORY_MB,
+              memorySwap: ONE_SHOT_MEMORY_MB,
             },
             child,
           ),

@@ -78,6 +78,9 @@ export class Element extends pulumi.ComponentResource {
         ...args,
         serviceName: "element",
         uploads: [upload(ELEMENT.configFile, this.configJson)],
+        // The image's nginx runs as uid 101 and listens on ELEMENT_WEB_PORT (80 by default, which
+        // needs privileges or Docker's bridge default): a port above 1024 needs neither.
+        extra: { envs: [`ELEMENT_WEB_PORT=${PORTS.element}`] },
         healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PORTS.element}/config.json`],
       },
       opts,

@@ -21,9 +21,9 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_IMAGES, MIN_PASSWORD_LENGTH } from "../config";
 import { USER_JOB_EXIT, type UserJob, type UserJobAction } from "../../config-templates/userJob";
-import { DockerApiError } from "./dockerApi";
+import { isDockerApiError } from "./dockerApi";
 import type { MatrixUserInputs } from "./matrixUser";
-import { runUserJob, UserJobError, type JobTarget } from "./userJobs";
+import { isUserJobError, runUserJob, type JobTarget } from "./userJobs";
 
 /** The `userAdmin` stack output: what a MatrixUser knows about reaching the server and its admin. */
 export type UserAdmin = Pick<
@@ -45,6 +45,7 @@ const HINTS: Partial<Record<number, string>> = {
   [USER_JOB_EXIT.exists]: "use reset-password to give it a new password",
   [USER_JOB_EXIT.unknownUser]: "list shows the users that exist",
   [USER_JOB_EXIT.adminLogin]: "set FIRMGROUND_ADMIN_PASSWORD to the admin's current password",
+  [USER_JOB_EXIT.noAnswer]: "check the image (--image) is the stack's Synapse image and the host has memory free",
 };
 
 export class UsageError extends Error {}
@@ -146,11 +147,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, print: (line:
     }
     return 0;
   } catch (error) {
-    if (error instanceof UserJobError) {
+    if (isUserJobError(error)) {
       print(`error: ${error.message}${HINTS[error.code] ? ` (${HINTS[error.code]})` : ""}`);
       return error.code;
     }
-    if (error instanceof DockerApiError) {
+    if (isDockerApiError(error)) {
       print(`error: cannot run the user job: ${error.message}`);
       return USER_JOB_EXIT.unreachable;
     }

@@ -2,6 +2,10 @@
  * Just enough of the Docker Engine API to run a one-shot container and collect its output: create,
  * start, wait, logs, remove. It speaks to the same daemon Pulumi's Docker provider uses (TCP with
  * mutual TLS, or a unix socket), so it reaches the internal network without opening anything.
+ *
+ * It runs inside the MatrixUser dynamic provider, which the engine serializes into the state and runs
+ * from that text in a plain Node.js process: it may use Node's built-in modules only, and its errors
+ * are plain Errors with a `name` and a `code` (no class of ours survives that trip).
  */
 import { request as httpRequest, type RequestOptions } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -15,8 +19,12 @@ export interface DockerConnection {
 export interface OneShot {
   image: string;
   network: string;
+  /** Replaces the image's ENTRYPOINT (the image's CMD is then not used, as Docker does); absent: the image's. */
+  entrypoint?: string[];
   cmd: string[];
   env: string[];
+  /** Hard memory limit, without swap beyond it. */
+  memoryMb: number;
   /** Seconds to wait for the container to exit. */
   timeoutSeconds: number;
 }
@@ -27,9 +35,15 @@ export interface OneShotResult {
   stderr: string;
 }
 
-export class DockerApiError extends Error {
-  override name = "DockerApiError";
+export const DOCKER_API_ERROR = "DockerApiError";
+
+/** A failure to talk to the Docker daemon (or one it reported). */
+export function dockerApiError(message: string): Error & { code: string } {
+  return Object.assign(new Error(message), { name: DOCKER_API_ERROR, code: "docker-api" });
 }
+
+export const isDockerApiError = (error: unknown): error is Error & { code: string } =>
+  error instanceof Error && error.name === DOCKER_API_ERROR;
 
 function call(connection: DockerConnection, method: string, path: string, body?: unknown, timeoutMs = 30_000) {
   const url = new URL(connection.host.replace(/^tcp:/, connection.tls ? "https:" : "http:"));
@@ -54,14 +68,10 @@ function call(connection: DockerConnection, method: string, path: string, body?:
       },
     );
     req.on("timeout", () =>
-      req.destroy(new DockerApiError(`Docker API ${method} ${path}: no answer in ${timeoutMs / 1000} s`)),
+      req.destroy(dockerApiError(`Docker API ${method} ${path}: no answer in ${timeoutMs / 1000} s`)),
     );
-    req.on("error", (error) =>
-      reject(
-        error instanceof DockerApiError
-          ? error
-          : new DockerApiError(`Docker API at ${connection.host}: ${error.message}`),
-      ),
+    req.on("error", (error: Error) =>
+      reject(isDockerApiError(error) ? error : dockerApiError(`Docker API at ${connection.host}: ${error.message}`)),
     );
     req.end(payload);
   });
@@ -78,7 +88,7 @@ async function expectStatus(
 ) {
   const res = await call(connection, method, path, body, timeoutMs);
   if (!ok.includes(res.status)) {
-    throw new DockerApiError(`Docker API: ${what} failed (${res.status}): ${res.body.toString("utf8").trim()}`);
+    throw dockerApiError(`Docker API: ${what} failed (${res.status}): ${res.body.toString("utf8").trim()}`);
   }
   return res.body;
 }
@@ -99,10 +109,16 @@ export function demultiplex(stream: Buffer): { stdout: string; stderr: string } 
 export async function runOneShot(connection: DockerConnection, spec: OneShot): Promise<OneShotResult> {
   const created = await expectStatus(connection, "create", "POST", "/containers/create", [201], {
     Image: spec.image,
+    Entrypoint: spec.entrypoint,
     Cmd: spec.cmd,
     Env: spec.env,
     Labels: { "org.firmground.one-shot": "true" },
-    HostConfig: { NetworkMode: spec.network, AutoRemove: false },
+    HostConfig: {
+      NetworkMode: spec.network,
+      AutoRemove: false,
+      Memory: spec.memoryMb * 1024 * 1024,
+      MemorySwap: spec.memoryMb * 1024 * 1024,
+    },
   });
   const id = (JSON.parse(created.toString("utf8")) as { Id: string }).Id;
   try {

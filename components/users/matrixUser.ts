@@ -4,11 +4,17 @@
  * display name); update does the same with the new values; delete deactivates it and keeps its data.
  * Every operation is a one-shot container on the internal network (see userJobs.ts), so nothing
  * outside the host needs `/_synapse/admin`.
+ *
+ * The engine serializes `matrixUserProvider` (with everything it references) into the state, in plain
+ * text, and later runs that text in a plain Node.js process: no TypeScript loader, the project root as
+ * working directory (@pulumi/pulumi's cmd/dynamic-provider). So the provider references functions, not
+ * module paths; nothing of Pulumi's runtime (whose config store holds every stack config value); and
+ * errors by name and code. tests/users.test.ts loads the serialized text that way and runs it.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { USER_JOB_EXIT, type UserJob } from "../../config-templates/userJob";
-import type { DockerConnection } from "./dockerApi";
-import type { JobTarget } from "./userJobs";
+import { isDockerApiError, type DockerConnection } from "./dockerApi";
+import { isUserJobError, runUserJob, type JobTarget } from "./userJobs";
 
 export interface MatrixUserInputs {
   /** Docker daemon of the host. Changing it (a new host address) does not touch the account. */
@@ -67,14 +73,9 @@ const target = (inputs: MatrixUserInputs): JobTarget => ({
   network: inputs.network,
 });
 
-// Loaded when an operation runs: dynamic providers are serialized, and requiring at call time keeps
-// the serialized closure small and free of captured state.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const jobs = () => require("./userJobs") as typeof import("./userJobs");
-
 export const matrixUserProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: MatrixUserInputs) {
-    const answer = await jobs().runUserJob(target(inputs), ensureJob(inputs, inputs.adminPassword));
+    const answer = await runUserJob(target(inputs), ensureJob(inputs, inputs.adminPassword));
     return { id: `@${inputs.username}:${inputs.serverName}`, outs: withToken(inputs, answer.accessToken) };
   },
 
@@ -86,15 +87,11 @@ export const matrixUserProvider: pulumi.dynamic.ResourceProvider = {
     // The admin's own resource: its kept token, or a login with the password it had until now.
     const self = news.username === news.adminUser;
     const inputs = self ? { ...news, adminToken: (olds as MatrixUserOutputs).accessToken } : news;
-    const answer = await jobs().runUserJob(
-      target(inputs),
-      ensureJob(inputs, self ? olds.password : news.adminPassword),
-    );
+    const answer = await runUserJob(target(inputs), ensureJob(inputs, self ? olds.password : news.adminPassword));
     return { outs: withToken(news, answer.accessToken ?? (olds as MatrixUserOutputs).accessToken) };
   },
 
   async delete(_id: string, props: MatrixUserInputs) {
-    const { runUserJob, UserJobError } = jobs();
     try {
       await runUserJob(target(props), {
         ...ensureJob(props, props.adminPassword),
@@ -104,11 +101,13 @@ export const matrixUserProvider: pulumi.dynamic.ResourceProvider = {
       });
     } catch (error) {
       const gone =
-        error instanceof UserJobError &&
-        (error.code === USER_JOB_EXIT.unknownUser || error.code === USER_JOB_EXIT.unreachable);
-      if (!gone && !(error instanceof Error && error.name === "DockerApiError")) throw error;
-      void pulumi.log.warn(
-        `@${props.username}:${props.serverName} not deactivated (${error.message}); nothing to do if the server is gone`,
+        isDockerApiError(error) ||
+        (isUserJobError(error) &&
+          (error.code === USER_JOB_EXIT.unknownUser || error.code === USER_JOB_EXIT.unreachable));
+      if (!gone) throw error;
+      // The engine shows a dynamic provider's stderr as diagnostics.
+      console.warn(
+        `@${props.username}:${props.serverName} not deactivated (${(error as Error).message}); nothing to do if the server is gone`,
       );
     }
   },

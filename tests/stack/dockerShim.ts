@@ -1,17 +1,25 @@
 /**
  * A stand-in for the Docker daemon's API, just the calls a one-shot container makes (create, start,
- * wait, logs, remove), on a unix socket. "Running a container" means running its command from the
+ * wait, logs, remove), on a unix socket. "Running a container" means running its argv from the
  * rootfs in a namespace on the test Docker bridge, so the user jobs of `pulumi up` and `npm run user`
  * reach the real Synapse exactly as they would on the host.
+ *
+ * It is no more lenient than Docker: the argv is the request's Entrypoint and Cmd joined with the
+ * image's ENTRYPOINT and CMD as Docker joins them (tests/support/imageContracts.ts), and an argv that
+ * starts with the Synapse image's /start.py meets that script's rules (an unknown mode exits 2).
  */
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { contractOf, dockerArgv, synapseStartPy } from "../support/imageContracts";
 
 export interface ShimContainer {
   image: string;
   network: string;
-  cmd: string[];
+  /** What the container runs: Entrypoint + Cmd as Docker joins them with the image's. */
+  argv: string[];
   env: string[];
+  /** HostConfig.Memory in bytes (0: no limit). */
+  memoryBytes: number;
 }
 
 export interface ShimRun {
@@ -59,6 +67,21 @@ export class DockerShim {
     return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
+  /** The image's entrypoint decides first; only a command it would run reaches `execute`. */
+  private run(spec: ShimContainer): Promise<ShimRun> {
+    if (spec.argv[0] === "/start.py") {
+      const decided = synapseStartPy(spec.argv.slice(1));
+      if ("exitCode" in decided)
+        return Promise.resolve({ exitCode: decided.exitCode, stdout: "", stderr: decided.stderr });
+      return Promise.resolve({
+        exitCode: 1,
+        stdout: "",
+        stderr: `stand-in: /start.py ${decided.mode} would start Synapse itself; one-shot containers here run commands only\n`,
+      });
+    }
+    return this.execute(spec);
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? "/", "http://docker");
     const path = url.pathname.replace(/^\/v[\d.]+/, "");
@@ -67,13 +90,14 @@ export class DockerShim {
     const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, any>) : {};
 
     if (req.method === "POST" && path === "/containers/create") {
+      if (!this.images.includes(body.Image)) return send(res, 404, { message: `No such image: ${body.Image}` });
       const spec: ShimContainer = {
         image: body.Image,
         network: body.HostConfig?.NetworkMode,
-        cmd: body.Cmd ?? [],
+        argv: dockerArgv(contractOf(body.Image), body.Entrypoint, body.Cmd),
         env: body.Env ?? [],
+        memoryBytes: Number(body.HostConfig?.Memory ?? 0),
       };
-      if (!this.images.includes(spec.image)) return send(res, 404, { message: `No such image: ${spec.image}` });
       if (!this.networks.includes(spec.network))
         return send(res, 404, { message: `network ${spec.network} not found` });
       const id = randomBytes(16).toString("hex");
@@ -86,7 +110,7 @@ export class DockerShim {
     if (!match || !entry) return send(res, 404, { message: `no such container or route: ${req.method} ${path}` });
     const [, id, verb] = match;
     if (req.method === "POST" && verb === "start") {
-      entry.run ??= this.execute(entry.spec).then((run) => {
+      entry.run ??= this.run(entry.spec).then((run) => {
         this.runs.push(run);
         return run;
       });

@@ -112,8 +112,9 @@ export class Harness {
       if (!address) throw new Error(`no address planned for container ${spec.name}`);
       sandbox.addNamespace(this.ns(spec.name));
       sandbox.plug(this.ns(spec.name), host, docker.name, `${address}/${docker.prefixLength}`, docker.gateway);
-      // Docker lets containers bind ports below 1024 without privileges (HAProxy runs as uid 99).
-      sandbox.sysctl(this.ns(spec.name), "net.ipv4.ip_unprivileged_port_start", "0");
+      // Only what the container asks for: Docker's own bridge default (any user may bind ports below
+      // 1024, since 20.10) is not reproduced, so a container relying on it fails here.
+      for (const [key, value] of Object.entries(spec.sysctls)) sandbox.sysctl(this.ns(spec.name), key, value);
     }
     sandbox.addNamespace(this.ns("jobs"));
     sandbox.plug(this.ns("jobs"), host, docker.name, `${NET.containers.jobs}/${docker.prefixLength}`, docker.gateway);
@@ -300,9 +301,13 @@ export class Harness {
     const source = this.path(`docker-volumes/${mount.volumeName}`);
     if (!existsSync(source)) {
       mkdirSync(source, { recursive: true });
-      // A new named volume takes the ownership of the image directory it is first mounted on.
-      const owner = STAND_INS[spec.name]?.volumeOwners[mount.containerPath];
-      if (owner) chownSync(source, ...(owner.split(":").map(Number) as [number, number]));
+      // A new named volume is root's unless its options say otherwise (Docker's copying of the image
+      // directory's ownership is not reproduced, so a container relying on it fails here).
+      const options = Object.fromEntries(
+        (mount.volumeOptions?.o ?? "").split(",").map((o) => o.split("=") as [string, string]),
+      );
+      if (options.uid !== undefined) chownSync(source, Number(options.uid), Number(options.gid ?? options.uid));
+      if (options.mode !== undefined) chmodSync(source, parseInt(options.mode, 8));
     }
     return source;
   }
@@ -362,6 +367,8 @@ export class Harness {
         sandbox.writeFile(root, ACME_CA_FILE, readFileSync(this.path("acme/ca.pem"), "utf8"), 0, 0, 0o644);
       for (const mount of spec.mounts)
         sandbox.bind(this.mountSource(spec, mount), root, mount.containerPath, mount.readOnly);
+      for (const file of standIn.rendered?.(spec.env) ?? [])
+        sandbox.writeFile(root, file.path, file.content, 0, 0, file.mode);
       // The program's files, byte for byte, with their owners and modes.
       for (const file of spec.uploads) sandbox.writeFile(root, file.path, file.content, file.uid, file.gid, file.mode);
       this.dockerFiles(root, name, !!spec.hostNetwork);

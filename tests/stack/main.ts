@@ -11,8 +11,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import * as YAML from "yaml";
+import type * as pulumi from "@pulumi/pulumi";
 import { ensureJob, matrixUserProvider, type MatrixUserInputs } from "../../components/users/matrixUser";
-import { runUserJob, UserJobError } from "../../components/users/userJobs";
+import { runUserJob, isUserJobError } from "../../components/users/userJobs";
 import { POSTGRES, SYNAPSE } from "../../config-templates/paths";
 import { USER_JOB_EXIT } from "../../config-templates/userJob";
 import type { Check, ClientContext } from "./client";
@@ -25,6 +26,8 @@ import {
   SYNAPSE_SIZING,
   synapseLoadedScript,
 } from "./effective";
+import { serializedProvider } from "../support/dynamicProvider";
+import { checkBootstrap } from "./bootstrap";
 import { DockerShim, type ShimContainer, type ShimRun } from "./dockerShim";
 import { Harness, lastLines, tail, type MemoryRecord } from "./harness";
 import { cgroupPrefix, log, REPO, runIsolated } from "./isolation";
@@ -63,6 +66,7 @@ interface Summary {
 /** The checks, in order: boot, certificates, users, client flows, the big room, restarts. */
 class StackTest extends Harness {
   async run() {
+    checkBootstrap(this.sandbox, (name, ok, detail) => this.check(name, ok, detail));
     await this.boot(["postgres", "synapse", "nginx", "element", "synapse-admin", "coturn", "haproxy"]);
     await this.startDockerShim();
     this.check(
@@ -367,7 +371,7 @@ class StackTest extends Harness {
     const execute = (spec: ShimContainer) =>
       new Promise<ShimRun>((resolve) => {
         const env = Object.fromEntries(spec.env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
-        const child = spawn("ip", ["netns", "exec", this.ns("jobs"), "chroot", root, ...spec.cmd], {
+        const child = spawn("ip", ["netns", "exec", this.ns("jobs"), "chroot", root, ...spec.argv], {
           env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ...env },
         });
         let stdout = "";
@@ -411,7 +415,16 @@ class StackTest extends Harness {
 
   /** What `pulumi up` does for users, with the inputs the program registered. */
   async programUsers() {
-    const provider = matrixUserProvider;
+    // As the engine runs it: serialized, each call from that text in a plain Node.js process.
+    const serialized = await serializedProvider(matrixUserProvider);
+    const provider = {
+      create: (inputs: MatrixUserInputs): Promise<pulumi.dynamic.CreateResult> => serialized.call("create", inputs),
+      diff: (id: string, olds: MatrixUserInputs, news: MatrixUserInputs): Promise<pulumi.dynamic.DiffResult> =>
+        serialized.call("diff", id, olds, news),
+      update: (id: string, olds: MatrixUserInputs, news: MatrixUserInputs): Promise<pulumi.dynamic.UpdateResult> =>
+        serialized.call("update", id, olds, news),
+      delete: (id: string, props: MatrixUserInputs): Promise<void> => serialized.call("delete", id, props),
+    };
     const admin = this.userInputs("users-admin");
     const created = await provider.create(admin);
     this.check(
@@ -435,16 +448,20 @@ class StackTest extends Harness {
       await this.attempt(`pulumi up creates ${resource} from config`, () => provider.create(inputs));
     }
     const jobsOk = this.shim!.created.every(
-      (c) => c.image === this.container("synapse").image && c.network === "firmground",
+      (c) =>
+        c.image === this.container("synapse").image &&
+        c.network === "firmground" &&
+        c.argv[0] === "python3" &&
+        c.memoryBytes > 0,
     );
     this.check(
-      "user jobs run from the Synapse image on the internal network",
+      "user jobs run from the Synapse image on the internal network, as python3 (not /start.py), memory-limited",
       jobsOk && this.shim!.created.length >= 3,
-      `${this.shim!.created.length} one-shot containers`,
+      `${this.shim!.created.length} one-shot containers, the provider run from its serialized text`,
     );
     this.check(
       "a second pulumi up changes nothing (provider diff)",
-      !(await provider.diff!("x", admin, { ...admin })).changes,
+      !(await provider.diff("x", admin, { ...admin })).changes,
       "no changes",
     );
     this.logins("program-users", [
@@ -460,7 +477,7 @@ class StackTest extends Harness {
     const runsBefore = this.shim!.runs.length;
     const rotatedCarol = { ...carol, password: `carol-rotated-${Math.random().toString(36).slice(2)}` };
     await this.attempt("a new password in config rotates it (update)", () =>
-      provider.update!("@carol", carol, rotatedCarol),
+      provider.update("@carol", carol, rotatedCarol),
     );
     const rotatedAdmin = {
       ...admin,
@@ -470,10 +487,10 @@ class StackTest extends Harness {
     rotatedAdmin.adminPassword = rotatedAdmin.password;
     const adminOuts = { ...admin, accessToken: adminToken };
     await this.attempt("the admin's own password rotates (with its kept token)", () =>
-      provider.update!("@admin", adminOuts, rotatedAdmin),
+      provider.update("@admin", adminOuts, rotatedAdmin),
     );
     await this.attempt("removing a user from config deactivates it (delete)", () =>
-      provider.delete!("@dave", { ...dave, adminPassword: rotatedAdmin.password }),
+      provider.delete("@dave", { ...dave, adminPassword: rotatedAdmin.password }),
     );
     const logins = this.shim!.runs.slice(runsBefore).map(
       (r) => (JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as { passwordLogins?: number }).passwordLogins,
@@ -697,7 +714,7 @@ class StackTest extends Harness {
       { ...ensureJob(this.userInputs("users-admin"), this.adminPassword), waitSeconds: 4 },
     ).then(
       () => "answered",
-      (error: unknown) => (error instanceof UserJobError ? `exit ${error.code}: ${error.message}` : String(error)),
+      (error: unknown) => (isUserJobError(error) ? `exit ${error.code}: ${error.message}` : String(error)),
     );
     this.check(
       "a user job waits for Synapse, bounded, and says so when it never answers",

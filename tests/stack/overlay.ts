@@ -167,10 +167,10 @@ export interface StandIn {
   env: (root: string) => Record<string, string>;
   /** Files the image ships or the harness adds (listed in OVERLAYS). */
   files: StandInFile[];
+  /** Files the image's entrypoint renders from the container's environment before it starts. */
+  rendered?: (env: Record<string, string>) => StandInFile[];
   /** Debian files the image does not have. */
   remove: string[];
-  /** Image directories (with owner) that seed a new named volume mounted on them, as Docker copies. */
-  volumeOwners: Record<string, string>;
   /** Directories the image has, writable by its user. */
   dirs: { path: string; owner: string }[];
   /** Commands the image's entrypoint runs (as `user`) when `initUnless` does not exist yet. */
@@ -220,6 +220,30 @@ http {
 }
 `;
 
+/**
+ * nginx.conf of an image whose nginx runs wholly as an unprivileged user (the master too): pid file and
+ * temporary files under /tmp, as nginx-unprivileged (element-web's base) lays them out.
+ */
+const UNPRIVILEGED_NGINX_CONF = `worker_processes auto;
+error_log stderr notice;
+pid /tmp/nginx.pid;
+events {
+    worker_connections 1024;
+}
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    client_body_temp_path /tmp/client_temp;
+    proxy_temp_path /tmp/proxy_temp;
+    fastcgi_temp_path /tmp/fastcgi_temp;
+    uwsgi_temp_path /tmp/uwsgi_temp;
+    scgi_temp_path /tmp/scgi_temp;
+    # The harness's log file is root's: an unprivileged nginx cannot reopen it by path.
+    access_log off;
+    include /etc/nginx/conf.d/*.conf;
+}
+`;
+
 /** A stand-in from what differs from an image that runs its one process as root with the base PATH. */
 const standIn = (fields: Pick<StandIn, "argv"> & Partial<StandIn>): StandIn => ({
   user: "0:0",
@@ -227,7 +251,6 @@ const standIn = (fields: Pick<StandIn, "argv"> & Partial<StandIn>): StandIn => (
   env: () => ({ PATH: BASE_PATH }),
   files: [],
   remove: [],
-  volumeOwners: {},
   dirs: [],
   init: () => [],
   stopSignal: "SIGTERM",
@@ -294,7 +317,6 @@ export const STAND_INS: Record<string, StandIn> = {
   haproxy: standIn({
     user: "99:99",
     accounts: ["haproxy-image:99:99:/var/lib/haproxy"],
-    volumeOwners: { "/var/lib/haproxy": "99:99" },
     stopSignal: "SIGUSR1",
     // docker-entrypoint.sh: `haproxy …` becomes `haproxy -W -db …`.
     argv: (spec) => {
@@ -304,20 +326,46 @@ export const STAND_INS: Record<string, StandIn> = {
     },
   }),
   nginx: nginxStandIn([]),
-  // The Element image is NGINX serving the app from /app on port 80; the app itself is not packaged in
-  // Debian, so the stand-in serves /app, where the uploaded config.json lands.
-  element: nginxStandIn([
-    { path: "/etc/nginx/conf.d/default.conf", content: "server {\n    listen 80;\n    root /app;\n}\n", mode: 0o644 },
-  ]),
-  // Ketesa is static-web-server serving /var/public on 8080 with /health; NGINX stands in for it.
-  "synapse-admin": nginxStandIn([
-    {
-      path: "/etc/nginx/conf.d/default.conf",
-      content:
-        "server {\n    listen 8080;\n    root /var/public;\n    location = /health {\n        return 200;\n    }\n}\n",
-      mode: 0o644,
+  // The Element image is nginx run wholly as uid 101, serving the app from /app on ELEMENT_WEB_PORT
+  // (80 unless set; its entrypoint renders the site from that variable). The app itself is not
+  // packaged in Debian, so the stand-in serves /app, where the uploaded config.json lands.
+  element: standIn({
+    user: "101:101",
+    accounts: ["nginx-image:101:101:/var/cache/nginx"],
+    files: [{ path: "/etc/nginx/nginx.conf", content: UNPRIVILEGED_NGINX_CONF, mode: 0o644 }],
+    rendered: (env) => [
+      {
+        path: "/etc/nginx/conf.d/default.conf",
+        content: `server {\n    listen ${env.ELEMENT_WEB_PORT ?? "80"};\n    root /app;\n}\n`,
+        mode: 0o644,
+      },
+    ],
+    stopSignal: "SIGQUIT",
+    argv: (spec) => {
+      exactly(spec, "command", undefined);
+      return ["nginx", "-g", "daemon off;"];
     },
-  ]),
+  }),
+  // Ketesa is static-web-server, as uid 1000, serving /var/public on 8080 with /health; NGINX run as
+  // that user stands in for it.
+  "synapse-admin": standIn({
+    user: "1000:1000",
+    accounts: ["sws:1000:1000:/home/sws"],
+    files: [
+      { path: "/etc/nginx/nginx.conf", content: UNPRIVILEGED_NGINX_CONF, mode: 0o644 },
+      {
+        path: "/etc/nginx/conf.d/default.conf",
+        content:
+          "server {\n    listen 8080;\n    root /var/public;\n    location = /health {\n        return 200;\n    }\n}\n",
+        mode: 0o644,
+      },
+    ],
+    stopSignal: "SIGQUIT",
+    argv: (spec) => {
+      exactly(spec, "command", undefined);
+      return ["nginx", "-g", "daemon off;"];
+    },
+  }),
   certbot: standIn({
     env: () => ({ PATH: BASE_PATH, REQUESTS_CA_BUNDLE: ACME_CA_FILE }),
     argv: shellEntrypoint,
@@ -346,12 +394,14 @@ export const OVERLAYS = [
   `certbot: REQUESTS_CA_BUNDLE trusts the test ACME server's HTTPS certificate`,
   `renewal: Pebble certificates last ${PEBBLE.validitySeconds} s and certbot's renewal file gets "${RENEW_BEFORE_EXPIRY}" after the first issuance; the harness wakes the loop's 12 h sleep (and coturn's 60 s one)`,
   `images: Debian sid packages stand in for the images (entrypoint, user and layout reproduced in STAND_INS)`,
-  `element: NGINX serves /app in place of the Element image (its config.json is the uploaded file)`,
-  `synapse-admin: NGINX serves /var/public on 8080 in place of Ketesa's static-web-server (its config.json is the uploaded file)`,
+  `element: NGINX run as uid 101 serves /app on ELEMENT_WEB_PORT in place of the Element image (its config.json is the uploaded file)`,
+  `synapse-admin: NGINX run as uid 1000 serves /var/public on 8080 in place of Ketesa's static-web-server (its config.json is the uploaded file)`,
+  `Docker's defaults are not reproduced where the program should not rely on them: no ip_unprivileged_port_start=0 unless the container sets it, no image ownership copied into new volumes`,
   `Docker API: a shim on a unix socket runs one-shot containers (the user jobs) from the rootfs in a namespace on the bridge`,
   `Synapse: federation_custom_ca_list is the test CA (the remote test homeserver's certificate comes from it; the harness adds the file); sizing.synapse.remoteRoomComplexity 0.2 (a 150-event room is "big")`,
   `Synapse: ip_range_whitelist holds the remote test homeserver's address (a documentation range, blocked by default)`,
   `remote.test: a second Synapse (SQLite, its own key and namespace) hosting the big and small federated rooms`,
   `Synapse: rc_login.address and .account relaxed (all test clients share one address and log in as the admin many times in a minute); failed-attempt limits are the defaults`,
-  `users: the MatrixUser resources' provider is called in-process with the inputs the program registered`,
+  `users: the MatrixUser provider is serialized as the engine serializes it and each call runs from that text in a plain Node.js process, with the inputs the program registered`,
+  `first boot: the bootstrap script runs in a fresh Debian root against a loop device at the data volume's by-id path; apt-get and systemctl are stubs that record whether the volume was mounted`,
 ];

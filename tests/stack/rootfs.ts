@@ -34,6 +34,8 @@ export const PACKAGES = [
   "wget",
   "openssl",
   "ca-certificates",
+  // The host's first boot (bootstrap.ts): mkfs.ext4 on the data volume.
+  "e2fsprogs",
 ];
 
 export const rootfsKey = () =>
