@@ -92,6 +92,8 @@ function servicesAndUsers(
     provider: docker.Provider;
     connection: pulumi.Input<DockerConnection>;
     publicIpv4: pulumi.Input<string>;
+    /** The daemon keeps IPv6 clients' addresses (see MatrixServicesArgs.ipv6). */
+    ipv6: boolean;
     dataRoot: string;
     sizing: Sizing;
     local?: { certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> };
@@ -196,6 +198,8 @@ async function deployToScaleway(settings: Settings) {
     provider,
     connection,
     publicIpv4: host.ipv4,
+    // The host's daemon.json turns the userland proxy off and ip6tables on (config-templates/cloudInit.ts).
+    ipv6: true,
     dataRoot: host.dataRoot,
     sizing,
   });
@@ -230,6 +234,8 @@ function deployToDocker(settings: Settings) {
     provider,
     connection: { host: dockerHost },
     publicIpv4: "127.0.0.1",
+    // Your daemon's settings are your own: its userland proxy may stand between IPv6 clients and HAProxy.
+    ipv6: false,
     dataRoot: settings.localDataDir,
     sizing: checkedSizing(LOCAL_RAM_BYTES, settings),
     local: { certPem: ca.certPem, keyPem: ca.keyPem },

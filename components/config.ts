@@ -6,8 +6,8 @@
  * resource; a bad value stops the run with one error that names every bad key, the value given and
  * what is allowed.
  */
-import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
+import { cidrProblem, coveredFamilies } from "./cidr";
 import type { SizingOverrides } from "../config-templates/sizing";
 
 /** The Pulumi project name, and so the config namespace (`firmground:serverName`). */
@@ -91,6 +91,8 @@ export interface Settings {
   federation: FederationSettings;
   images: Record<Service, string>;
   synapseExtraConfig: Record<string, unknown>;
+  /** synapseExtraConfig was set with --secret: its settings go to a file only Synapse reads. */
+  synapseExtraConfigSecret: boolean;
   /** Localpart of the first admin, created by `pulumi up`. */
   adminUser: string;
   /** The admin's password when given (a secret); generated otherwise. */
@@ -394,34 +396,62 @@ export function recordName(host: string, zone: string): string {
   return host === zone ? "" : host.slice(0, -(zone.length + 1));
 }
 
-/** Parses an IPv4 or IPv6 address into its bits, most significant first. */
-function addressBits(address: string): bigint | undefined {
-  if (net.isIPv4(address)) {
-    return address.split(".").reduce((acc, octet) => (acc << 8n) | BigInt(Number(octet)), 0n);
-  }
-  if (!net.isIPv6(address) || address.includes(".")) return undefined;
-  const [head, tail] = address.split("::");
-  const groups = (s: string | undefined) => (s ? s.split(":") : []);
-  const left = groups(head);
-  const right = groups(tail);
-  const all =
-    tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right];
-  return all.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+export { cidrProblem };
+
+/**
+ * Setting names that hold secrets in homeserver.yaml (email.smtp_pass, recaptcha_private_key,
+ * oidc_providers[].client_secret, redis.password, …), matched on the last part of their name.
+ */
+export const SECRET_SETTING = /(^|_)(pass|passwd|password|secret|token|private_key|secret_key|api_key)$/i;
+
+/** Every key path in a nested object, lists included (`["oidc_providers", "0", "client_secret"]`). */
+export function keyPaths(value: unknown, prefix: string[] = []): string[][] {
+  if (Array.isArray(value)) return value.flatMap((item, i) => keyPaths(item, [...prefix, String(i)]));
+  if (!isPlainObject(value)) return [];
+  return Object.entries(value).flatMap(([key, item]) => [[...prefix, key], ...keyPaths(item, [...prefix, key])]);
 }
 
-/** Checks a CIDR; returns why it is wrong, or undefined when it is right. */
-export function cidrProblem(cidr: string): string | undefined {
-  const match = /^([^/]+)\/(\d{1,3})$/.exec(cidr);
-  if (!match) return "expected an address and a prefix length, like 203.0.113.7/32 or 2001:db8::/48";
-  const [, address, prefixText] = match;
-  const width = net.isIPv4(address) ? 32 : 128;
-  const bits = addressBits(address);
-  if (bits === undefined) return `"${address}" is not an IPv4 or IPv6 address`;
-  const prefix = Number(prefixText);
-  if (prefix > width) return `the prefix length must be 0..${width}`;
-  const hostMask = (1n << BigInt(width - prefix)) - 1n;
-  if ((bits & hostMask) !== 0n) return "the address has bits set beyond the prefix length";
-  return undefined;
+/** An absolute path with `//`, `/./` and a trailing `/` taken out. */
+export function normalizedDir(path: string): string {
+  const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+  return `/${parts.join("/")}`;
+}
+
+/** Directories a data directory must never be, nor lie inside (the host's system and Docker's own). */
+const SYSTEM_DIRS = [
+  "/bin",
+  "/boot",
+  "/dev",
+  "/etc",
+  "/lib",
+  "/lib32",
+  "/lib64",
+  "/proc",
+  "/run",
+  "/sbin",
+  "/sys",
+  "/usr",
+  "/var/lib/docker",
+  "/var/run",
+];
+/** Directories a data directory must not be, though it may lie inside them. */
+const SHARED_DIRS = [
+  "/",
+  "/home",
+  "/mnt",
+  "/media",
+  "/opt",
+  "/root",
+  "/srv",
+  "/tmp",
+  "/var",
+  "/var/lib",
+  "/var/log",
+  "/var/tmp",
+];
+
+export function isSystemDir(dir: string): boolean {
+  return SHARED_DIRS.includes(dir) || SYSTEM_DIRS.some((system) => dir === system || dir.startsWith(`${system}/`));
 }
 
 /** Parses "min-max" into a port range; returns a problem text when it is not one. */
@@ -455,6 +485,24 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 const show = (value: unknown) => JSON.stringify(value);
 
 /**
+ * Whether a refusal may repeat the value at `key` (`users[0].name`, `synapseExtraConfig.email.smtp_pass`):
+ * not for secret keys, unknown keys (a misspelt secret), Synapse settings (any may be a secret), nor
+ * anything of a user but its name, flag and display name.
+ */
+export function echoable(key: string): boolean {
+  const top = key.split(/[.[]/)[0];
+  const declared = CONFIG_KEYS[top] as ConfigKey | undefined;
+  if (!declared || declared.secret || top === "synapseExtraConfig") return false;
+  return top !== "users" || /^users\[\d+\]\.(name|admin|displayName)$/.test(key);
+}
+
+/** What a refusal shows in place of a value it may not repeat. */
+const shownAs = (key: string) =>
+  CONFIG_KEYS[key.split(/[.[]/)[0]]?.secret || SECRET_SETTING.test(key.split(".").at(-1)!)
+    ? '"[secret]"'
+    : "[not shown]";
+
+/**
  * Turns the raw config strings (as Pulumi passes them: scalars as text, arrays and objects as JSON)
  * into Settings, or throws one ConfigError listing every problem.
  *
@@ -462,8 +510,9 @@ const show = (value: unknown) => JSON.stringify(value);
  */
 export function parseSettings(raw: Record<string, string | undefined>, secretKeys: readonly string[] = []): Settings {
   const problems: string[] = [];
+  // A refusal names the key and what is allowed; it repeats the value only where it cannot be a secret.
   const bad = (key: string, value: unknown, allowed: string) =>
-    problems.push(`${PROJECT}:${key} = ${show(value)}: ${allowed}`);
+    problems.push(`${PROJECT}:${key} = ${echoable(key) ? show(value) : shownAs(key)}: ${allowed}`);
 
   for (const key of Object.keys(raw)) {
     if (!(key in CONFIG_KEYS) && raw[key] !== undefined) {
@@ -525,6 +574,10 @@ export function parseSettings(raw: Record<string, string | undefined>, secretKey
   if (matrixHost && elementHost && turnHost && adminHost && distinct.size !== 4) {
     bad("elementHost", elementHost, "matrixHost, elementHost, turnHost and adminHost must be four different names");
   }
+  // The admin host answers admin sources only: on the apex it would refuse everyone .well-known.
+  if (adminHost && adminHost === serverName) {
+    bad("adminHost", adminHost, "must not be serverName, whose /.well-known/matrix everyone must reach");
+  }
 
   const manageApexRecords = decoded.manageApexRecords as boolean;
   if (manageApexRecords && serverName && dnsZone && !isInZone(serverName, dnsZone)) {
@@ -537,9 +590,16 @@ export function parseSettings(raw: Record<string, string | undefined>, secretKey
 
   const target = decoded.target as Target;
   if (!TARGETS.includes(target)) bad("target", target, `one of ${TARGETS.join(", ")}`);
-  const localDataDir = String(decoded.localDataDir);
-  if (!/^\/[\w./-]+$/.test(localDataDir) || localDataDir.split("/").includes("..")) {
-    bad("localDataDir", localDataDir, "expected an absolute path on the Docker host, like /var/lib/firmground");
+  const localDataDir = normalizedDir(String(decoded.localDataDir));
+  if (!/^\/[\w./-]*$/.test(String(decoded.localDataDir)) || String(decoded.localDataDir).split("/").includes("..")) {
+    bad("localDataDir", decoded.localDataDir, "expected an absolute path on the Docker host, like /var/lib/firmground");
+  } else if (isSystemDir(localDataDir)) {
+    bad(
+      "localDataDir",
+      decoded.localDataDir,
+      `is ${localDataDir === "/" ? "the root directory" : `the system directory ${localDataDir} or inside one`}; ` +
+        "use a directory of its own, like /var/lib/firmground",
+    );
   }
 
   let acmeEmail = "";
@@ -582,6 +642,15 @@ export function parseSettings(raw: Record<string, string | undefined>, secretKey
     return value.filter((item): item is string => typeof item === "string");
   };
   const adminCidrs = stringList("adminCidrs", cidrProblem);
+  const covered = coveredFamilies(adminCidrs.filter((c) => cidrProblem(c) === undefined));
+  if (covered.length > 0) {
+    bad(
+      "adminCidrs",
+      adminCidrs,
+      `covers every ${covered.join(" and every ")} address, which opens SSH, the Docker API and the admin API to ` +
+        "the world; list your own addresses (or leave it empty: SSH and Docker then rely on keys and mutual TLS alone)",
+    );
+  }
   const sshPublicKeys = stringList("sshPublicKeys", (k) =>
     SSH_KEY.test(k) ? undefined : 'expected an OpenSSH public key line, like "ssh-ed25519 AAAA… you@laptop"',
   );
@@ -593,6 +662,7 @@ export function parseSettings(raw: Record<string, string | undefined>, secretKey
   const images = parseImages(decoded.images, bad);
 
   const extra = decoded.synapseExtraConfig ?? {};
+  const extraIsSecret = secretKeys.includes("synapseExtraConfig");
   if (!isPlainObject(extra)) {
     bad("synapseExtraConfig", extra, "expected an object of homeserver.yaml settings");
   } else {
@@ -602,6 +672,22 @@ export function parseSettings(raw: Record<string, string | undefined>, secretKey
           `synapseExtraConfig.${key}`,
           extra[key],
           `owned by ${PROJECT} and cannot be overridden (owned keys: ${SYNAPSE_OWNED_KEYS.join(", ")})`,
+        );
+      }
+    }
+    for (const path of keyPaths(extra)) {
+      const leaf = path.at(-1)!;
+      const at = `synapseExtraConfig.${path.join(".")}`;
+      // Synapse's YAML loader would merge a "<<" mapping into its parent: owned keys included.
+      const owned = (SYNAPSE_OWNED_KEYS as readonly string[]).includes(path[0]);
+      if (leaf === "<<") bad(at, undefined, "a YAML merge key; write the settings out, each under its own name");
+      else if (!extraIsSecret && !owned && SECRET_SETTING.test(leaf)) {
+        bad(
+          at,
+          undefined,
+          "looks like a secret, and synapseExtraConfig is stored in plain text. Set it encrypted: " +
+            `pulumi config set --secret --path '${PROJECT}:${at}' … — firmground then writes every synapseExtraConfig ` +
+            "setting to a file only Synapse reads, and keeps them out of homeserver.yaml and the stack's plain outputs",
         );
       }
     }
@@ -645,6 +731,7 @@ export function parseSettings(raw: Record<string, string | undefined>, secretKey
     federation,
     images,
     synapseExtraConfig: extra as Record<string, unknown>,
+    synapseExtraConfigSecret: extraIsSecret,
     adminUser,
     ...(adminPassword !== undefined ? { adminPassword } : {}),
     users,
@@ -743,6 +830,16 @@ function parseRestoreSecrets(text: string | undefined, bad: Complain): RestoreSe
   }
   if (postgresPassword !== undefined && (typeof postgresPassword !== "string" || postgresPassword.length === 0)) {
     bad("restoreSecrets.postgresPassword", "[secret]", "expected the old stack's non-empty PostgreSQL password");
+  }
+  for (const [field, text] of Object.entries({ postgresPassword, adminPassword })) {
+    // A line break would end the password file (pgpass) or the header it is sent in early.
+    if (typeof text === "string" && /[\x00-\x1f\x7f]/.test(text)) {
+      bad(
+        `restoreSecrets.${field}`,
+        "[secret]",
+        "holds a line break or another control character; copy the output again",
+      );
+    }
   }
   if (
     adminPassword !== undefined &&

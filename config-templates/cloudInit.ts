@@ -12,6 +12,13 @@ export const DOCKER_TLS_PORT = 2376;
 const DOCKER_TLS_DIR = "/etc/docker/tls";
 const BOOTSTRAP = "/usr/local/sbin/firmground-bootstrap";
 
+/**
+ * How the daemon publishes ports: by iptables and ip6tables DNAT only, without the userland proxy,
+ * which would make every IPv6 client (and every client it forwards) appear as the bridge's address.
+ * ip6tables needs `experimental` before Docker 27 (Debian 12 ships 20.10; Ubuntu 24.04 has had 24-28).
+ */
+export const PUBLISHING = { "userland-proxy": false, ip6tables: true, experimental: true } as const;
+
 export interface CloudInitInput {
   /** The Scaleway block volume's UUID (without the zone prefix). */
   dataVolumeUuid: string;
@@ -74,6 +81,7 @@ export function renderCloudInit(input: CloudInitInput): string {
     "log-driver": "json-file",
     "log-opts": { "max-size": "10m", "max-file": "3" },
     "live-restore": true,
+    ...PUBLISHING,
   };
   const dropIn = [
     "[Unit]",

@@ -17,11 +17,35 @@ export interface HaproxyInput {
   adminCidrs: string[];
   /** Largest request body accepted, in bytes (Synapse's max_upload_size). */
   maxBodyBytes: number;
-  /** Requests one source may make in 10 seconds before it gets 429. */
+  /** Requests one source (an IPv4 address, an IPv6 /64) may make in 10 seconds before it gets 429. */
   requestsPer10s: number;
+  /** Connections HAProxy holds at once, from its memory limit (config-templates/sizing.ts). */
+  maxConnections: number;
+  /** Connections one source (an IPv4 address, an IPv6 /64) may hold at once. */
+  connectionsPerSource: number;
+  /** Listen on IPv6 too (the Docker network has IPv6 and no userland proxy hides the sources). */
+  ipv6: boolean;
 }
 
 export const HAPROXY_DEFAULT_REQUESTS_PER_10S = 400;
+
+/** Seconds a client may take to complete its TLS handshake, hello included. */
+export const TLS_HANDSHAKE_TIMEOUT_S = 5;
+/** Seconds a client may take to send a request's headers and the start of its body. */
+export const REQUEST_TIMEOUT_S = 10;
+
+/** TLS 1.2 suites allowed: ECDHE with AEAD only (Mozilla's "intermediate" minus DHE); TLS 1.3 keeps its own. */
+export const TLS12_CIPHERS = [
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+];
+
+/** The key one source is counted by: its IPv4 address, or its IPv6 /64 (one allocation). */
+const SOURCE_KEY = "src,ipmask(32,64)";
 
 export function renderHaproxyCfg(input: HaproxyInput): string {
   const knownHosts = [
@@ -49,37 +73,58 @@ export function renderHaproxyCfg(input: HaproxyInput): string {
         ]),
   ];
   const serverOpts = "check inter 10s resolvers dns init-addr last,libc,none";
+  // IPv4 and IPv6 on separate sockets: on one v4v6 socket an IPv4 client's address would read
+  // ::ffff:a.b.c.d, which is what X-Forwarded-For would then tell Synapse.
+  const bind = (port: number, tls = "") => [
+    `    bind :${port}${tls}`,
+    ...(input.ipv6 ? [`    bind :::${port} v6only${tls}`] : []),
+  ];
+  const tls = ` ssl crt ${HAPROXY.fallbackCert} crt ${HAPROXY.certDir}/ alpn h2,http/1.1`;
+  // Every frontend counts a source's connections in one table, and refuses more than its share.
+  const perSource = [
+    `    tcp-request connection track-sc0 ${SOURCE_KEY} table per_source`,
+    `    tcp-request connection reject if { sc0_conn_cur gt ${input.connectionsPerSource} }`,
+  ];
 
   const lines = [
     "# Rendered by firmground; edit the stack config, not this file.",
     "global",
     "    log stdout format raw local0 info",
-    "    maxconn 4096",
+    `    maxconn ${input.maxConnections}`,
     "    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets",
+    `    ssl-default-bind-ciphers ${TLS12_CIPHERS.join(":")}`,
     "    ssl-default-server-options ssl-min-ver TLSv1.2",
     "",
     "defaults",
     "    mode http",
     "    log global",
     "    option httplog",
-    "    option forwardfor",
     "    option http-server-close",
+    // The start of a body counts as part of the request: a trickled body is cut off like trickled headers.
+    "    option http-buffer-request",
     "    timeout connect 5s",
-    "    timeout client 900s",
-    "    timeout http-keep-alive 900s",
-    "    timeout http-request 10s",
+    `    timeout client-hs ${TLS_HANDSHAKE_TIMEOUT_S}s`,
+    `    timeout http-request ${REQUEST_TIMEOUT_S}s`,
+    "    timeout client 60s",
+    "    timeout http-keep-alive 60s",
     "    timeout server 180s",
     "",
     "resolvers dns",
     "    parse-resolv-conf",
     "    hold valid 10s",
     "",
+    "# Per source (an IPv4 address, an IPv6 /64): connections held, and requests in 10 s.",
+    "backend per_source",
+    "    stick-table type ipv6 size 100k expire 60s store conn_cur,http_req_rate(10s)",
+    "",
     "frontend health",
     `    bind 127.0.0.1:${PORTS.haproxyHealth}`,
     "    monitor-uri /healthz",
     "",
     "frontend http",
-    "    bind :80",
+    ...bind(80),
+    `    maxconn ${Math.max(1, Math.floor(input.maxConnections / 8))}`,
+    ...perSource,
     "    http-request set-var(txn.host) req.hdr(host),field(1,:),lower",
     `    http-request deny deny_status 421 unless { var(txn.host) -m str ${knownHosts} }`,
     "    acl acme_challenge path_beg /.well-known/acme-challenge/",
@@ -87,20 +132,23 @@ export function renderHaproxyCfg(input: HaproxyInput): string {
     "    use_backend nginx if acme_challenge",
     "",
     "frontend https",
-    `    bind :443 ssl crt ${HAPROXY.fallbackCert} crt ${HAPROXY.certDir}/ alpn h2,http/1.1`,
-    `    bind :8448 ssl crt ${HAPROXY.fallbackCert} crt ${HAPROXY.certDir}/ alpn h2,http/1.1`,
-    "    # Per-source request rate: one table entry per client address.",
-    "    stick-table type ipv6 size 100k expire 60s store http_req_rate(10s)",
-    "    http-request track-sc0 src",
+    ...bind(443, tls),
+    ...bind(8448, tls),
+    ...perSource,
     `    http-request deny deny_status 429 if { sc_http_req_rate(0) gt ${input.requestsPer10s} }`,
     "    http-request set-var(txn.host) req.hdr(host),field(1,:),lower",
     `    http-request deny deny_status 421 unless { var(txn.host) -m str ${knownHosts} }`,
     `    http-request deny deny_status 413 if { req.hdr_val(content-length) gt ${input.maxBodyBytes} }`,
+    "    # Synapse reads the first X-Forwarded-For value: it is the source HAProxy saw, whatever the client sent.",
+    "    http-request set-header X-Forwarded-For %[src]",
     "    http-request set-header X-Forwarded-Proto https",
-    '    http-response set-header Strict-Transport-Security "max-age=31536000"',
+    "    # On every response, HAProxy's own refusals included.",
+    '    http-after-response set-header Strict-Transport-Security "max-age=31536000"',
+    "    acl federation_port dst_port 8448",
+    "    acl federation_api path_beg /_matrix/federation/ /_matrix/key/",
+    "    http-request deny deny_status 404 if federation_port !federation_api",
     "    acl admin_path path_beg /_synapse/admin",
     ...adminRule,
-    "    acl federation_port dst_port 8448",
     "    acl matrix_path path_beg /_matrix /_synapse/client /_synapse/admin",
     "    acl well_known path_beg /.well-known/matrix/",
     `    acl element_host var(txn.host) -m str ${input.elementHost}`,

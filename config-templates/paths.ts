@@ -41,6 +41,8 @@ export const SYNAPSE = {
   formSecret: "/secrets/form_secret",
   turnSharedSecret: "/secrets/turn_shared_secret",
   pgpass: "/secrets/pgpass",
+  /** Settings of a secret synapseExtraConfig (only when there is one). */
+  secretConfig: "/secrets/homeserver-secret.yaml",
   mediaStore: "/data/media_store",
 } as const;
 

@@ -48,11 +48,20 @@ export interface SynapseTuning {
   remoteRoomComplexity: number;
 }
 
+/** How many connections HAProxy holds, from its memory limit. */
+export interface ProxyConnections {
+  /** HAProxy's global maxconn. */
+  maxConnections: number;
+  /** What one source (an IPv4 address, an IPv6 /64) may hold of it. */
+  connectionsPerSource: number;
+}
+
 export interface Sizing {
   ramMb: number;
   memoryMb: Record<Service, number>;
   synapse: SynapseTuning;
   postgres: PostgresMemory;
+  haproxy: ProxyConnections;
 }
 
 /** What config `sizing` may override; anything left out is derived. */
@@ -95,6 +104,18 @@ export function synapseTuning(ramMb: number, synapseMb: number, postgresMb: numb
   };
 }
 
+/** HAProxy's memory per connection, at most: two 16 KiB buffers and a TLS session. */
+export const HAPROXY_KB_PER_CONNECTION = 64;
+
+/**
+ * Connections that fit HAProxy's limit, and one source's share: a sixteenth, at least 32 (a browser
+ * opens six per host, a NAT'ed office many) and at most 256, so that one source cannot hold them all.
+ */
+export function proxyConnections(haproxyMb: number): ProxyConnections {
+  const maxConnections = Math.floor((haproxyMb * 1024) / HAPROXY_KB_PER_CONNECTION);
+  return { maxConnections, connectionsPerSource: clamp(Math.floor(maxConnections / 16), 32, 256) };
+}
+
 /** Every memory setting for a host with `ramBytes` of RAM, overrides applied. */
 export function deriveSizing(ramBytes: number, overrides: SizingOverrides = {}): Sizing {
   const ramMb = Math.floor(ramBytes / (1024 * 1024));
@@ -104,6 +125,7 @@ export function deriveSizing(ramBytes: number, overrides: SizingOverrides = {}):
     memoryMb,
     synapse: { ...synapseTuning(ramMb, memoryMb.synapse, memoryMb.postgres), ...overrides.synapse },
     postgres: { ...postgresMemory(memoryMb.postgres), ...overrides.postgres },
+    haproxy: proxyConnections(memoryMb.haproxy),
   };
 }
 

@@ -26,6 +26,15 @@ export interface HomeserverInput {
   tuning: SynapseTuning;
   /** The user's `synapseExtraConfig`, already checked against the owned keys. */
   extra: Record<string, unknown>;
+  /** `extra` was set as a secret: the settings it touches go to a file of their own (SYNAPSE.secretConfig). */
+  extraIsSecret?: boolean;
+}
+
+/** homeserver.yaml (never secret) and, when the extra config is secret, the file holding its settings. */
+export interface HomeserverFiles {
+  homeserverYaml: string;
+  /** Synapse reads it after homeserver.yaml (a second --config-path); top-level keys of later files win. */
+  secretYaml?: string;
 }
 
 /** Synapse's settings as a plain object, before the user's extra config is merged in. */
@@ -116,12 +125,40 @@ function federationSettings(federation: FederationSettings): Record<string, unkn
   return {};
 }
 
+const HEADER = "# Rendered by firmground; edit the stack config, not this file.\n";
+
 /** The complete homeserver.yaml: defaults with the user's extra config deep-merged on top. */
 export function renderHomeserverYaml(input: HomeserverInput): string {
+  return renderHomeserverFiles(input).homeserverYaml;
+}
+
+/**
+ * The configuration Synapse loads. A secret extra config is kept out of homeserver.yaml: every
+ * top-level setting it touches, merged with firmground's defaults, goes to the secret file instead.
+ */
+export function renderHomeserverFiles(input: HomeserverInput): HomeserverFiles {
   const settings = deepMerge(homeserverDefaults(input), input.extra);
-  return (
-    "# Rendered by firmground; edit the stack config, not this file.\n" + YAML.stringify(settings, { lineWidth: 0 })
-  );
+  if (!input.extraIsSecret || Object.keys(input.extra).length === 0) {
+    return { homeserverYaml: HEADER + YAML.stringify(settings, { lineWidth: 0 }) };
+  }
+  const secretKeys = Object.keys(input.extra);
+  const pick = (keep: (key: string) => boolean) =>
+    Object.fromEntries(Object.entries(settings).filter(([key]) => keep(key)));
+  return {
+    homeserverYaml:
+      HEADER +
+      `# Set as a secret, so read from ${SYNAPSE.secretConfig} instead: ${secretKeys.join(", ")}.\n` +
+      YAML.stringify(
+        pick((key) => !secretKeys.includes(key)),
+        { lineWidth: 0 },
+      ),
+    secretYaml:
+      "# Rendered by firmground from the secret synapseExtraConfig; Synapse reads it after homeserver.yaml.\n" +
+      YAML.stringify(
+        pick((key) => secretKeys.includes(key)),
+        { lineWidth: 0 },
+      ),
+  };
 }
 
 /** A libpq password file line: host:port:database:user:password, with `:` and `\` escaped. */

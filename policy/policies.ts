@@ -4,6 +4,7 @@
  * calling its validator with passing and failing resources (tests/policy.test.ts).
  */
 import type { ResourceValidationPolicy } from "@pulumi/policy";
+import { coveredFamilies } from "../components/cidr";
 import { RETAINED_TAG, WORLD } from "../components/host/conventions";
 import { DOCKER_TLS_PORT } from "../config-templates/cloudInit";
 
@@ -86,12 +87,14 @@ export const firewallIsClosed: ResourceValidationPolicy = {
     const { restrictAdminPorts } = args.getConfig<FirmgroundPolicyConfig>();
     const rules = (args.props.inboundRules ?? []) as { port?: number; ipRange?: string; action?: string }[];
     for (const port of ADMIN_PORTS) {
-      const forPort = rules.filter((r) => r.port === port && r.action !== "drop");
-      const open = forPort.filter((r) => WORLD.includes(String(r.ipRange)));
-      // Restricted rules next to world-open ones mean adminCidrs is set yet the port is open anyway.
-      if (open.length > 0 && (restrictAdminPorts || forPort.length > open.length)) {
+      const ranges = rules.filter((r) => r.port === port && r.action !== "drop").map((r) => String(r.ipRange));
+      // Open to the world as one range or split into pieces (0.0.0.0/1 + 128.0.0.0/1).
+      const covered = coveredFamilies(ranges);
+      // Restricted rules next to world-covering ones mean adminCidrs is set yet the port is open anyway.
+      const restricted = ranges.some((range) => !WORLD.includes(range));
+      if (covered.length > 0 && (restrictAdminPorts || restricted)) {
         reportViolation(
-          `port ${port} is open to ${open.map((r) => r.ipRange).join(" and ")}; restrict it to adminCidrs`,
+          `port ${port} is open to every ${covered.join(" and every ")} address (${ranges.join(", ")}); restrict it to adminCidrs`,
         );
       }
     }

@@ -166,12 +166,12 @@ describe("parseSettings refuses bad input, naming the key, the value and what is
     [
       "owned key in synapseExtraConfig",
       { ...base, synapseExtraConfig: '{"database": {"name": "sqlite3"}}' },
-      /synapseExtraConfig\.database = \{"name":"sqlite3"\}: owned by firmground and cannot be overridden/,
+      /synapseExtraConfig\.database = \[not shown\]: owned by firmground and cannot be overridden/,
     ],
     [
       "secret in synapseExtraConfig",
       { ...base, synapseExtraConfig: '{"macaroon_secret_key": "x"}' },
-      /synapseExtraConfig\.macaroon_secret_key = "x": owned by firmground/,
+      /synapseExtraConfig\.macaroon_secret_key = "\[secret\]": owned by firmground/,
     ],
     ["not a boolean", { ...base, manageApexRecords: "yes" }, /manageApexRecords = "yes": expected a boolean/],
     ["not JSON", { ...base, adminCidrs: "203.0.113.7/32" }, /adminCidrs = "203\.0\.113\.7\/32": expected an array/],
@@ -189,7 +189,7 @@ describe("parseSettings refuses bad input, naming the key, the value and what is
     [
       "unknown top-level key",
       { ...base, servername: "x.org" },
-      /firmground:servername = "x\.org": unknown key; the known keys are serverName/,
+      /firmground:servername = \[not shown\]: unknown key; the known keys are serverName/,
     ],
     [
       "bad whitelist entry",
@@ -218,7 +218,7 @@ describe("parseSettings refuses bad input, naming the key, the value and what is
     [
       "user with an unknown key",
       { ...base, users: '[{"name": "bob", "email": "b@x.org"}]' },
-      /users\[0\]\.email = "b@x\.org": unknown key in users\[0\]/,
+      /users\[0\]\.email = \[not shown\]: unknown key in users\[0\]/,
     ],
     [
       "user admin flag not boolean",
@@ -280,6 +280,120 @@ describe("parseSettings refuses bad input, naming the key, the value and what is
     expect(found[0]).toMatch(message);
     expect(found[0]).not.toContain("correct horse");
     expect(found[0]).not.toContain("postgresPassword");
+  });
+
+  const SECRET = "hunter2-correct-horse";
+  test.each([
+    [
+      "a misspelt user field",
+      { ...base, users: JSON.stringify([{ name: "bob", pasword: SECRET }]) },
+      /users\[0\]\.pasword = \[not shown\]: unknown key/,
+    ],
+    [
+      "an owned secret in synapseExtraConfig",
+      { ...base, synapseExtraConfig: JSON.stringify({ macaroon_secret_key: SECRET }) },
+      /macaroon_secret_key = "\[secret\]": owned/,
+    ],
+    ["an unknown top-level key", { ...base, adminPasword: SECRET }, /adminPasword = \[not shown\]: unknown key/],
+    [
+      "synapseExtraConfig that is not an object",
+      { ...base, synapseExtraConfig: `{smtp_pass: ${SECRET}` },
+      /synapseExtraConfig = \[not shown\]: expected an object/,
+    ],
+    [
+      "a user list that is not a list",
+      { ...base, users: JSON.stringify({ name: "bob", password: SECRET }) },
+      /users = \[not shown\]: expected an array/,
+    ],
+  ])("%s is refused without repeating its value", (_label, raw, message) => {
+    const found = problems(raw);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(message);
+    expect(found[0]).not.toContain(SECRET);
+  });
+
+  test.each([
+    ["email.smtp_pass", { email: { smtp_host: "mail.example.org", smtp_pass: SECRET } }],
+    ["recaptcha_private_key", { recaptcha_private_key: SECRET }],
+    ["oidc_providers.0.client_secret", { oidc_providers: [{ idp_id: "sso", client_secret: SECRET }] }],
+    ["redis.password", { redis: { enabled: true, password: SECRET } }],
+  ])("a secret Synapse setting (%s) in plain text is refused with the way to set it", (path, extra) => {
+    const found = problems({ ...base, synapseExtraConfig: JSON.stringify(extra) });
+    expect(found).toEqual([
+      expect.stringContaining(
+        `firmground:synapseExtraConfig.${path} = "[secret]": looks like a secret, and synapseExtraConfig is stored in plain text. ` +
+          `Set it encrypted: pulumi config set --secret --path 'firmground:synapseExtraConfig.${path}' …`,
+      ),
+    ]);
+    expect(found[0]).not.toContain(SECRET);
+    // Set with --secret, it is accepted (and kept out of homeserver.yaml: see renderers and program tests).
+    const settings = parseSettings({ ...base, synapseExtraConfig: JSON.stringify(extra) }, ["synapseExtraConfig"]);
+    expect(settings.synapseExtraConfigSecret).toBe(true);
+  });
+
+  test.each([
+    ["at the top", { "<<": { log_config: "/tmp/evil.yaml" } }, "synapseExtraConfig.<<"],
+    ["nested", { email: { "<<": { pid_file: "/tmp/x" } } }, "synapseExtraConfig.email.<<"],
+  ])("a YAML merge key (%s) cannot smuggle owned keys in, even set as a secret", (_label, extra, at) => {
+    for (const secretKeys of [ENCRYPTED, [...ENCRYPTED, "synapseExtraConfig"]]) {
+      const found = problems({ ...base, synapseExtraConfig: JSON.stringify(extra) }, secretKeys);
+      expect(found).toEqual([expect.stringContaining(`firmground:${at} = [not shown]: a YAML merge key`)]);
+    }
+  });
+
+  test.each([
+    [["0.0.0.0/0"], "IPv4"],
+    [["::/0"], "IPv6"],
+    [["0.0.0.0/1", "128.0.0.0/1"], "IPv4"],
+    [["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/3", "224.0.0.0/3", "203.0.113.7/32"], "IPv4"],
+    [["::/1", "8000::/1", "0.0.0.0/0"], "IPv4 and every IPv6"],
+  ])("adminCidrs %j that cover every address are refused", (cidrs, family) => {
+    const found = problems({ ...base, adminCidrs: JSON.stringify(cidrs) });
+    expect(found).toEqual([expect.stringContaining(`covers every ${family} address`)]);
+  });
+
+  test("adminCidrs that leave a gap are accepted", () => {
+    expect(problems({ ...base, adminCidrs: JSON.stringify(["0.0.0.0/1", "128.0.0.0/2", "2001:db8::/32"]) })).toEqual(
+      [],
+    );
+  });
+
+  test("adminHost may not be the server name (it would refuse everyone .well-known)", () => {
+    expect(problems({ ...base, adminHost: "example.org" })).toEqual([
+      expect.stringMatching(/adminHost = "example\.org": must not be serverName/),
+    ]);
+  });
+
+  test.each([
+    "/",
+    "//",
+    "/./",
+    "/etc",
+    "/etc/firmground",
+    "/usr/local/x",
+    "/var/lib/docker/volumes",
+    "/var/",
+    "/tmp",
+    "/root",
+    "/proc/1",
+  ])("localDataDir %s (the root or a system directory) is refused", (dir) => {
+    const found = problems({ ...base, target: "docker", localDataDir: dir });
+    expect(found).toEqual([expect.stringMatching(/localDataDir = .*: is (the root directory|the system directory)/)]);
+  });
+
+  test.each(["/var/lib/firmground/", "/srv/firmground", "/home/me/firmground"])(
+    "localDataDir %s is accepted",
+    (dir) => {
+      expect(problems({ ...base, target: "docker", localDataDir: dir })).toEqual([]);
+    },
+  );
+
+  test("restoreSecrets passwords with a line break are refused without repeating them", () => {
+    const found = problems({ ...base, restoreSecrets: JSON.stringify({ postgresPassword: `abc\n${SECRET}` }) });
+    expect(found).toEqual([
+      expect.stringContaining('restoreSecrets.postgresPassword = "[secret]": holds a line break'),
+    ]);
+    expect(found[0]).not.toContain(SECRET);
   });
 
   test("empty values mean unset, as the engine passes Pulumi.yaml's defaults", () => {

@@ -101,8 +101,8 @@ describe("security group", () => {
     const open = { inboundDefaultPolicy: "drop", inboundRules: [...web, rule(22, "0.0.0.0/0"), rule(2376, "::/0")] };
     expect(violations(firewallIsClosed, SG, open)).toEqual([]);
     expect(violations(firewallIsClosed, SG, open, { restrictAdminPorts: true })).toEqual([
-      "port 22 is open to 0.0.0.0/0; restrict it to adminCidrs",
-      "port 2376 is open to ::/0; restrict it to adminCidrs",
+      "port 22 is open to every IPv4 address (0.0.0.0/0); restrict it to adminCidrs",
+      "port 2376 is open to every IPv6 address (::/0); restrict it to adminCidrs",
     ]);
     const restricted = {
       inboundDefaultPolicy: "drop",
@@ -112,7 +112,18 @@ describe("security group", () => {
     // adminCidrs set, yet the port also open to the world: refused even without the config.
     const mixed = { inboundDefaultPolicy: "drop", inboundRules: [rule(22, "203.0.113.7/32"), rule(22, "0.0.0.0/0")] };
     expect(violations(firewallIsClosed, SG, mixed)).toEqual([
-      "port 22 is open to 0.0.0.0/0; restrict it to adminCidrs",
+      "port 22 is open to every IPv4 address (203.0.113.7/32, 0.0.0.0/0); restrict it to adminCidrs",
+    ]);
+    // The world split into pieces is the world.
+    const split = {
+      inboundDefaultPolicy: "drop",
+      inboundRules: [rule(2376, "0.0.0.0/1"), rule(2376, "128.0.0.0/2"), rule(2376, "192.0.0.0/2")],
+    };
+    expect(violations(firewallIsClosed, SG, split, { restrictAdminPorts: true })).toEqual([
+      "port 2376 is open to every IPv4 address (0.0.0.0/1, 128.0.0.0/2, 192.0.0.0/2); restrict it to adminCidrs",
+    ]);
+    expect(violations(firewallIsClosed, SG, split)).toEqual([
+      "port 2376 is open to every IPv4 address (0.0.0.0/1, 128.0.0.0/2, 192.0.0.0/2); restrict it to adminCidrs",
     ]);
   });
 });

@@ -285,6 +285,56 @@ describe("default stack", () => {
   });
 });
 
+describe("a secret synapseExtraConfig (inputs only: Synapse loading both files is checked in npm run test:stack)", () => {
+  const SMTP = "smtp-password-0123456789";
+  test("its settings leave homeserver.yaml and every plain output for a 0600 file only Synapse reads", async () => {
+    const { mocks, outputs, error } = await runProgram(
+      {
+        ...BASE_CONFIG,
+        synapseExtraConfig: JSON.stringify({
+          email: { smtp_host: "mail.example.org", smtp_pass: SMTP, notif_from: "Matrix <m@example.org>" },
+          caches: { sync_response_cache_duration: "2m" },
+        }),
+      },
+      undefined,
+      ["synapseExtraConfig"],
+    );
+    expect(error).toBeUndefined();
+    const synapse = containers(mocks.resources).synapse;
+    const main = uploadOf(synapse, "/config/homeserver.yaml");
+    expect(main).not.toContain(SMTP);
+    expect(main).toContain("read from /secrets/homeserver-secret.yaml instead: email, caches");
+    expect(YAML.parse(main).caches).toBeUndefined();
+    const secret = YAML.parse(uploadOf(synapse, "/secrets/homeserver-secret.yaml"));
+    expect(secret.email.smtp_pass).toBe(SMTP);
+    // Merged with firmground's defaults for the same top-level key, as homeserver.yaml would have been.
+    expect(secret.caches).toMatchObject({ global_factor: 0.8, sync_response_cache_duration: "2m" });
+    expect(synapse.uploads.find((u: { file: string }) => u.file === "/secrets/homeserver-secret.yaml")).toMatchObject({
+      owner: "991",
+      permissions: "0600",
+    });
+    expect(synapse.command).toEqual([
+      "run",
+      "--config-path",
+      "/config/homeserver.yaml",
+      "--config-path",
+      "/secrets/homeserver-secret.yaml",
+    ]);
+    expect(outputs!.homeserverYaml).toBe(main);
+    for (const [key, value] of Object.entries(outputs!)) {
+      if (await pulumi.isSecret(pulumi.output(value))) continue;
+      expect({ key, leaks: JSON.stringify(await valueOf(value)).includes(SMTP) }).toEqual({ key, leaks: false });
+    }
+  });
+
+  test("without secret settings nothing changes: one file, the image's default config path", async () => {
+    const { mocks } = await runProgram(BASE_CONFIG, undefined, ["synapseExtraConfig"]);
+    const synapse = containers(mocks.resources).synapse;
+    expect(synapse.command).toEqual(["run"]);
+    expect(synapse.uploads.map((u: { file: string }) => u.file)).not.toContain("/secrets/homeserver-secret.yaml");
+  });
+});
+
 describe("options change only what they should", () => {
   test("empty adminCidrs: SSH and Docker API open behind keys/mTLS, admin API not routed", async () => {
     const { mocks, error } = await runProgram(BASE_CONFIG);
@@ -431,7 +481,7 @@ describe("bad input creates nothing", () => {
     [
       "an owned Synapse key",
       { synapseExtraConfig: '{"listeners": []}' },
-      /synapseExtraConfig\.listeners = \[\]: owned by firmground/,
+      /synapseExtraConfig\.listeners = \[not shown\]: owned by firmground/,
     ],
     ["a missing server name", { serverName: undefined as unknown as string }, /serverName = null: required/],
     [

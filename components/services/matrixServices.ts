@@ -22,6 +22,12 @@ export interface MatrixServicesArgs {
   provider: docker.Provider;
   /** The public IPv4 coturn advertises. */
   publicIpv4: pulumi.Input<string>;
+  /**
+   * Give the network IPv6 and have HAProxy listen on it. Only where the daemon publishes ports through
+   * ip6tables without its userland proxy (the Scaleway host's daemon.json), so that HAProxy sees each
+   * IPv6 client's own address rather than the bridge's. Never change it on a running stack.
+   */
+  ipv6: boolean;
   /** Host directory for persistent data (the mounted data volume). Never change it. */
   dataRoot: string;
   /** Memory limits, caches and database settings, derived from RAM. Can change at any time. */
@@ -33,6 +39,9 @@ export interface MatrixServicesArgs {
    */
   local?: { certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> };
 }
+
+/** The containers' IPv6 subnet (unique local; published ports reach it through ip6tables DNAT). */
+export const CONTAINER_IPV6_SUBNET = "fd6d:6174:7269:7800::/64";
 
 /** Memory limit of the local target's one-shot data-directory container (mkdir and chown). */
 export const ONE_SHOT_MEMORY_MB = 64;
@@ -84,7 +93,15 @@ export class MatrixServices extends pulumi.ComponentResource {
     const child = { parent: this };
     const hostPath = (dir: string) => `${args.dataRoot}/${dir}`;
 
-    const network = new docker.Network(`${name}-network`, { name: "firmground", driver: "bridge" }, child);
+    const network = new docker.Network(
+      `${name}-network`,
+      {
+        name: "firmground",
+        driver: "bridge",
+        ...(args.ipv6 ? { ipv6: true, ipamConfigs: [{ subnet: CONTAINER_IPV6_SUBNET }] } : {}),
+      },
+      child,
+    );
     this.networkName = network.name;
     const acmeVolume = new docker.Volume(`${name}-acme`, { name: "firmground-acme" }, child);
     // HAProxy's master socket, shared with the renewer: a tmpfs owned by HAProxy's user from the
@@ -154,6 +171,7 @@ export class MatrixServices extends pulumi.ComponentResource {
           httpsPort: settings.httpsPort,
           tuning: sizing.synapse,
           extra: settings.synapseExtraConfig,
+          extraIsSecret: settings.synapseExtraConfigSecret,
         },
         signingKey: secrets.signingKey,
         macaroonSecretKey: secrets.macaroonSecretKey,
@@ -214,6 +232,8 @@ export class MatrixServices extends pulumi.ComponentResource {
           adminCidrs: settings.adminCidrs,
           maxBodyBytes: MAX_UPLOAD_BYTES,
           requestsPer10s: HAPROXY_DEFAULT_REQUESTS_PER_10S,
+          ...sizing.haproxy,
+          ipv6: args.ipv6,
         },
         fallbackPem: pulumi
           .all([args.local?.certPem ?? secrets.fallbackCertPem, args.local?.keyPem ?? secrets.fallbackKeyPem])

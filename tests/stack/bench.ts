@@ -66,7 +66,7 @@ class Bench extends Harness {
   }
 
   async run() {
-    await this.boot(["postgres", "synapse", "nginx", "haproxy"], BENCH_CONFIG);
+    await this.boot(["postgres", "synapse", "nginx", "haproxy"], BENCH_CONFIG, []);
     const live = await this.issueCertificate();
     if (!live) throw new Error(`certbot issued no certificate; its log:\n${tail(this.path("logs/certbot.log"))}`);
     this.trustPebble();

@@ -68,8 +68,12 @@ export const REAL_VALUES: GeneratedValues = {
 };
 
 /** Renders the stack with `config` and real values, the host's public IPv4 being `publicIpv4`. */
-export function captureContainers(config: Record<string, string>, publicIpv4: string): Promise<Capture> {
-  return renderStack({ values: config, secretKeys: [] }, REAL_VALUES, {
+export function captureContainers(
+  config: Record<string, string>,
+  publicIpv4: string,
+  secretKeys: string[] = [],
+): Promise<Capture> {
+  return renderStack({ values: config, secretKeys }, REAL_VALUES, {
     ipv4: publicIpv4,
     ipv6: "2001:db8::1",
     volumeUuid: "00000000-0000-4000-8000-000000000001",

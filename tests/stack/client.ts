@@ -8,6 +8,7 @@ import { createPrivateKey, createPublicKey, verify, type X509Certificate } from 
 import { readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
+import { createConnection } from "node:net";
 import { connect, type TLSSocket } from "node:tls";
 import { registerWithSharedSecret } from "../../components/users/registration";
 
@@ -41,7 +42,14 @@ interface Response {
 /** One HTTP(S) request with an explicit Host header and SNI, no connection reuse. */
 function call(
   url: string,
-  options: { method?: string; host?: string; body?: string; token?: string; insecure?: boolean } = {},
+  options: {
+    method?: string;
+    host?: string;
+    body?: string;
+    token?: string;
+    insecure?: boolean;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<Response> {
   const target = new URL(url);
   const send = target.protocol === "https:" ? httpsRequest : httpRequest;
@@ -54,6 +62,7 @@ function call(
           host: options.host ?? target.host,
           ...(options.body ? { "content-type": "application/json" } : {}),
           ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+          ...options.headers,
         },
         servername: target.hostname,
         rejectUnauthorized: !options.insecure,
@@ -490,6 +499,181 @@ async function federationPhase(ctx: ClientContext) {
   });
 }
 
+/** A password login over plain HTTPS, with extra request headers; the access token. */
+async function tokenFor(ctx: ClientContext, who: "admin" | "bob", headers: Record<string, string> = {}) {
+  const res = await call(`${base(ctx)}/_matrix/client/v3/login`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({
+      type: "m.login.password",
+      identifier: { type: "m.id.user", user: ctx.users[who].username },
+      password: ctx.users[who].password,
+    }),
+  });
+  if (res.status !== 200) throw new Error(`login as ${who}: ${res.status} ${res.body.slice(0, 100)}`);
+  return (JSON.parse(res.body) as { access_token: string }).access_token;
+}
+
+/** bob logs in and calls the API claiming, by X-Forwarded-For, to be somewhere else. */
+async function spoofPhase(ctx: ClientContext) {
+  await guarded("requests with a forged X-Forwarded-For", async () => {
+    const spoof = { "x-forwarded-for": "6.6.6.6, 7.7.7.7" };
+    const token = await tokenFor(ctx, "bob", spoof);
+    const res = await call(`${base(ctx)}/_matrix/client/v3/account/whoami`, { token, headers: spoof });
+    check("requests with a forged X-Forwarded-For", res.status === 200, `login and whoami: ${res.status}`);
+  });
+}
+
+/** From an admin source: the addresses Synapse has recorded for bob (admin whois API). */
+async function whoisPhase(ctx: ClientContext, expectedSource: string) {
+  const name = "Synapse records the real source, not the forged X-Forwarded-For";
+  await guarded(name, async () => {
+    const token = await tokenFor(ctx, "admin");
+    const user = encodeURIComponent(`@${ctx.users.bob.username}:${ctx.serverName}`);
+    // Synapse writes client addresses in batches; the whois API reads the pending batch too.
+    const res = await call(`${base(ctx)}/_synapse/admin/v1/whois/${user}`, { token });
+    const whois = JSON.parse(res.body) as {
+      devices?: Record<string, { sessions: { connections: { ip: string }[] }[] }>;
+    };
+    const ips = [
+      ...new Set(
+        Object.values(whois.devices ?? {}).flatMap((d) => d.sessions.flatMap((s) => s.connections.map((c) => c.ip))),
+      ),
+    ];
+    check(
+      name,
+      res.status === 200 && ips.includes(expectedSource) && !ips.some((ip) => ["6.6.6.6", "7.7.7.7"].includes(ip)),
+      `${res.status}; addresses recorded for bob: ${ips.join(", ") || "none"}`,
+    );
+  });
+}
+
+/**
+ * One source tries to hold `count` idle TCP connections to 443 (no TLS hello) for up to `holdSeconds`:
+ * HAProxy refuses those beyond the per-source limit at once, and closes the rest when the handshake
+ * timeout passes. `readyFile` is written once the connections are up, for another source to try then.
+ */
+async function holdPhase(ctx: ClientContext, countText: string, holdSeconds: string, readyFile: string) {
+  const count = Number(countText);
+  const started = Date.now();
+  const sockets = Array.from({ length: count }, () => {
+    const socket = createConnection({ host: ctx.matrixHost, port: 443 });
+    const state = { connected: false, closedAfterMs: -1 };
+    socket.on("connect", () => (state.connected = true));
+    socket.on("error", () => undefined);
+    socket.on("close", () => (state.closedAfterMs = Date.now() - started));
+    return { socket, state };
+  });
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const refused = sockets.filter((s) => s.state.closedAfterMs >= 0).length;
+  writeFileSync(readyFile, String(count - refused));
+  await new Promise((resolve) => setTimeout(resolve, Number(holdSeconds) * 1000));
+  const held = sockets.filter((s) => s.state.connected && (s.state.closedAfterMs < 0 || s.state.closedAfterMs > 1000));
+  const closedBy = held.map((s) => s.state.closedAfterMs).filter((ms) => ms >= 0);
+  for (const { socket } of sockets) socket.destroy();
+  writeFileSync(
+    `${resultFile}.hold.json`,
+    JSON.stringify({ attempted: count, refusedAtOnce: refused, held: held.length, closedByServerMs: closedBy }),
+  );
+}
+
+/** `count` requests at once from one source, each on its own new TLS connection. */
+async function parallelPhase(ctx: ClientContext, countText: string) {
+  const name = `${countText} parallel connections from one source all served`;
+  await guarded(name, async () => {
+    const results = await Promise.all(
+      Array.from({ length: Number(countText) }, () =>
+        call(`https://${ctx.serverName}/.well-known/matrix/server`).then(
+          (r) => r.status,
+          (e: Error) => e.message,
+        ),
+      ),
+    );
+    const ok = results.filter((r) => r === 200).length;
+    check(name, ok === results.length, `${ok}/${results.length} answered 200 (${[...new Set(results)].join(", ")})`);
+  });
+}
+
+/** Whether a TLS handshake with these settings completes against HAProxy on 443; the negotiated suite. */
+function handshake(ctx: ClientContext, options: { maxVersion?: "TLSv1.2" | "TLSv1.3"; ciphers?: string }) {
+  return new Promise<string>((resolve) => {
+    const socket = connect(
+      { host: ctx.matrixHost, port: 443, servername: ctx.matrixHost, rejectUnauthorized: false, ...options },
+      () => {
+        resolve(`${socket.getProtocol()} ${socket.getCipher().standardName}`);
+        socket.end();
+      },
+    );
+    socket.setTimeout(10_000, () => socket.destroy(new Error("timeout")));
+    socket.on("error", (error) => resolve(`refused (${error.message.split("\n")[0]})`));
+  });
+}
+
+/** TLS 1.2 only with ECDHE and AEAD; a CBC suite is refused; TLS 1.3 works. */
+async function tlsPhase(ctx: ClientContext) {
+  await guarded("TLS 1.2 with CBC suites refused; ECDHE with GCM, and TLS 1.3, accepted", async () => {
+    const cbc = await handshake(ctx, {
+      maxVersion: "TLSv1.2",
+      ciphers: "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA384",
+    });
+    const gcm = await handshake(ctx, {
+      maxVersion: "TLSv1.2",
+      ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256",
+    });
+    const tls13 = await handshake(ctx, {});
+    check(
+      "TLS 1.2 with CBC suites refused; ECDHE with GCM, and TLS 1.3, accepted",
+      cbc.startsWith("refused") && gcm.startsWith("TLSv1.2 TLS_ECDHE_") && tls13.startsWith("TLSv1.3"),
+      `CBC: ${cbc}; GCM: ${gcm}; default: ${tls13}`,
+    );
+  });
+}
+
+/** One plain request (the other source, while the first holds its connections). */
+async function reachablePhase(ctx: ClientContext) {
+  const started = Date.now();
+  await guarded("another source is served while one holds its connections", async () => {
+    const res = await call(`https://${ctx.serverName}/.well-known/matrix/server`);
+    check(
+      "another source is served while one holds its connections",
+      res.status === 200,
+      `${res.status} in ${Date.now() - started} ms`,
+    );
+  });
+}
+
+/** HSTS on HAProxy's own refusals too; 8448 answers nothing but the federation and key APIs. */
+async function edgeHeadersPhase(ctx: ClientContext) {
+  await guarded("HSTS on HAProxy's own refusals (421, 403, 404)", async () => {
+    const unknownHost = await call(`https://${ctx.matrixHost}/_matrix/client/versions`, { host: "other.example" });
+    const admin = await call(`${base(ctx)}/_synapse/admin/v1/server_version`);
+    const missing = await call(`https://${ctx.matrixHost}:8448/_matrix/client/versions`);
+    const statuses = [unknownHost, admin, missing].map(
+      (r) => `${r.status} ${r.headers["strict-transport-security"] ? "HSTS" : "no HSTS"}`,
+    );
+    check(
+      "HSTS on HAProxy's own refusals (421, 403, 404)",
+      unknownHost.status === 421 &&
+        admin.status === 403 &&
+        missing.status === 404 &&
+        [unknownHost, admin, missing].every((r) => !!r.headers["strict-transport-security"]),
+      statuses.join("; "),
+    );
+  });
+  await guarded("port 8448 serves the federation and key APIs only", async () => {
+    const fed = `https://${ctx.matrixHost}:8448`;
+    const version = await call(`${fed}/_matrix/federation/v1/version`);
+    const keys = await call(`${fed}/_matrix/key/v2/server`);
+    const client = await call(`${fed}/_matrix/client/versions`);
+    const admin = await call(`${fed}/_synapse/admin/v1/server_version`);
+    check(
+      "port 8448 serves the federation and key APIs only",
+      version.status === 200 && keys.status === 200 && client.status === 404 && admin.status === 404,
+      `federation ${version.status}, key ${keys.status}, client API ${client.status}, admin API ${admin.status}`,
+    );
+  });
+}
+
 async function floodPhase(ctx: ClientContext) {
   const total = 600;
   const statuses: Record<number, number> = {};
@@ -530,6 +714,13 @@ async function main() {
     turn: () => turnPhase(ctx),
     federation: () => federationPhase(ctx),
     flood: () => floodPhase(ctx),
+    spoof: () => spoofPhase(ctx),
+    whois: () => whoisPhase(ctx, rest[0]),
+    hold: () => holdPhase(ctx, rest[0], rest[1], rest[2]),
+    parallel: () => parallelPhase(ctx, rest[0]),
+    reachable: () => reachablePhase(ctx),
+    "edge-headers": () => edgeHeadersPhase(ctx),
+    tls: () => tlsPhase(ctx),
     logins: () => loginsPhase(ctx, rest[0]),
     "remote-setup": () => remoteSetupPhase(rest[0], rest[1], rest[2], rest[3]),
     "federated-join": () =>

@@ -43,12 +43,12 @@ export const SYNAPSE_SIZING: SynapseSetting[] = [
 ];
 
 /** A Python program printing, as JSON keyed like SYNAPSE_SIZING, what Synapse loaded from `configPath`. */
-export function synapseLoadedScript(configPath: string): string {
+export function synapseLoadedScript(configPaths: string[]): string {
   const fields = SYNAPSE_SIZING.map((s) => `    ${JSON.stringify(s.key)}: ${s.python},`).join("\n");
   return [
     "import json",
     "from synapse.config.homeserver import HomeServerConfig",
-    `c = HomeServerConfig.load_config("firmground check", ["--config-path", ${JSON.stringify(configPath)}])`,
+    `c = HomeServerConfig.load_config("firmground check", ${JSON.stringify(configPaths.flatMap((p) => ["--config-path", p]))})`,
     "print(json.dumps({",
     fields,
     "}))",

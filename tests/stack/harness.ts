@@ -22,6 +22,7 @@ import {
   REMOTE_SERVER,
   STAND_INS,
   TEST_CONFIG,
+  TEST_SECRET_KEYS,
   TURN_PEER_PORT,
   type StandIn,
 } from "./overlay";
@@ -63,9 +64,9 @@ export class Harness {
   };
 
   /** Renders the program's containers, builds the network and the outside, then starts `services` in order. */
-  async boot(services: string[], config: Record<string, string> = TEST_CONFIG) {
+  async boot(services: string[], config: Record<string, string> = TEST_CONFIG, secretKeys = TEST_SECRET_KEYS) {
     this.config = config;
-    this.capture = await captureContainers(config, NET.hostPublicIp);
+    this.capture = await captureContainers(config, NET.hostPublicIp, secretKeys);
     log(
       `program rendered ${Object.keys(this.capture.containers).length} containers: ${Object.keys(this.capture.containers).join(", ")}`,
     );

@@ -14,7 +14,8 @@ import * as YAML from "yaml";
 import type * as pulumi from "@pulumi/pulumi";
 import { ensureJob, matrixUserProvider, type MatrixUserInputs } from "../../components/users/matrixUser";
 import { runUserJob, isUserJobError } from "../../components/users/userJobs";
-import { POSTGRES, SYNAPSE } from "../../config-templates/paths";
+import { TLS_HANDSHAKE_TIMEOUT_S } from "../../config-templates/haproxy";
+import { HAPROXY, POSTGRES, SYNAPSE } from "../../config-templates/paths";
 import { USER_JOB_EXIT } from "../../config-templates/userJob";
 import type { Check, ClientContext } from "./client";
 import {
@@ -27,6 +28,7 @@ import {
   synapseLoadedScript,
 } from "./effective";
 import { serializedProvider } from "../support/dynamicProvider";
+import { synapseRunArgv } from "../support/imageContracts";
 import { checkBootstrap } from "./bootstrap";
 import { DockerShim, type ShimContainer, type ShimRun } from "./dockerShim";
 import { Harness, lastLines, tail, type MemoryRecord } from "./harness";
@@ -82,6 +84,7 @@ class StackTest extends Harness {
     await this.certificates();
     await this.programUsers();
     this.clientChecks();
+    await this.edgeChecks();
     await this.userCommand();
     await this.startRemote();
     this.bigRoom();
@@ -93,7 +96,11 @@ class StackTest extends Harness {
 
   /** Synapse's own config loader and PostgreSQL's current settings hold the rendered sizing. */
   effectiveSizing() {
-    const loaded = this.execIn("synapse", ["python3", "-c", synapseLoadedScript(SYNAPSE.configFile)], {
+    // The config files Synapse was started with: its command's --config-path arguments (start.py's rule).
+    const synapse = this.container("synapse");
+    const argv = synapseRunArgv((synapse.command ?? []).slice(1), synapse.env);
+    const configPaths = argv.flatMap((arg, i) => (argv[i - 1] === "--config-path" ? [arg] : []));
+    const loaded = this.execIn("synapse", ["python3", "-c", synapseLoadedScript(configPaths)], {
       allowFailure: true,
     });
     const expectedSynapseValues = expectedSynapse(YAML.parse(this.upload("synapse", SYNAPSE.configFile)));
@@ -173,27 +180,51 @@ class StackTest extends Harness {
   }
 
   private clientRun(where: Outside, phase: string, args: string[], probe: boolean): string {
-    const resultFile = this.path(`client-${where}-${phase}-${Date.now()}.json`);
-    const result = this.sandbox.run(
-      "ip",
-      [
-        "netns",
-        "exec",
-        this.ns(where),
-        process.execPath,
-        "--import",
-        "tsx",
-        join(__dirname, "client.ts"),
-        phase,
-        resultFile,
-        ...args,
-      ],
-      {
-        allowFailure: true,
-        timeoutMs: 120_000,
-        env: { ...process.env, STACK_CONTEXT: this.contextFile(), NODE_EXTRA_CA_CERTS: this.caBundle },
-      },
+    const { resultFile, argv, env } = this.clientCommand(where, phase, args);
+    const result = this.sandbox.run("ip", argv, { allowFailure: true, timeoutMs: 120_000, env });
+    return this.clientResult(where, phase, resultFile, result, probe);
+  }
+
+  /** A client phase started without waiting for it (another source acts meanwhile). */
+  clientAsync(where: Outside, phase: string, ...args: string[]): Promise<string> {
+    const { resultFile, argv, env } = this.clientCommand(where, phase, args);
+    const child = spawn("ip", argv, { env });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    return new Promise((resolve) =>
+      child.on("close", (status) =>
+        resolve(this.clientResult(where, phase, resultFile, { status, stdout, stderr }, false)),
+      ),
     );
+  }
+
+  private clientCommand(where: Outside, phase: string, args: string[]) {
+    const resultFile = this.path(`client-${where}-${phase}-${Date.now()}.json`);
+    const argv = [
+      "netns",
+      "exec",
+      this.ns(where),
+      process.execPath,
+      "--import",
+      "tsx",
+      join(__dirname, "client.ts"),
+      phase,
+      resultFile,
+      ...args,
+    ];
+    const env = { ...process.env, STACK_CONTEXT: this.contextFile(), NODE_EXTRA_CA_CERTS: this.caBundle };
+    return { resultFile, argv, env };
+  }
+
+  private clientResult(
+    where: Outside,
+    phase: string,
+    resultFile: string,
+    result: { status: number | null; stdout: string; stderr: string },
+    probe: boolean,
+  ): string {
     writeFileSync(this.path(`logs/client-${where}-${phase}.log`), `${result.stdout}${result.stderr}`, { flag: "a" });
     if (!existsSync(resultFile)) {
       this.check(
@@ -208,6 +239,43 @@ class StackTest extends Harness {
         this.check(`${c.name} [${where}]`, c.ok, c.detail);
     }
     return resultFile;
+  }
+
+  /**
+   * The edge against hostile clients, on the real HAProxy and Synapse: a forged X-Forwarded-For, one
+   * source holding idle connections while another is served, the handshake timeout, legitimate
+   * parallel connections, HSTS on refusals, and 8448 limited to federation.
+   */
+  async edgeChecks() {
+    this.client("client", "spoof");
+    this.client("admin", "whois", NET.outside.client);
+    this.client("client", "edge-headers");
+    this.client("client", "tls");
+
+    const limit = Number(/sc0_conn_cur gt (\d+)/.exec(this.upload("haproxy", HAPROXY.configFile))?.[1]);
+    const ready = this.path("hold-ready");
+    const holding = this.clientAsync("client", "hold", String(limit + 40), "8", ready);
+    for (let waited = 0; !existsSync(ready) && waited < 30_000; waited += 200) await delay(200);
+    this.client("admin", "reachable");
+    const resultFile = await holding;
+    const hold = JSON.parse(readFileSync(`${resultFile}.hold.json`, "utf8")) as {
+      attempted: number;
+      refusedAtOnce: number;
+      held: number;
+      closedByServerMs: number[];
+    };
+    this.check(
+      "one source holds at most its share of connections; the rest are refused at once",
+      hold.held <= limit && hold.refusedAtOnce >= hold.attempted - limit,
+      `${hold.attempted} attempted, ${hold.held} held (limit ${limit}), ${hold.refusedAtOnce} refused at once`,
+    );
+    const slowest = Math.max(...hold.closedByServerMs);
+    this.check(
+      `an idle connection (no TLS hello) is closed within the handshake timeout (${TLS_HANDSHAKE_TIMEOUT_S} s)`,
+      hold.closedByServerMs.length === hold.held && slowest <= (TLS_HANDSHAKE_TIMEOUT_S + 1.5) * 1000,
+      `${hold.closedByServerMs.length}/${hold.held} closed by HAProxy, the last after ${(slowest / 1000).toFixed(1)} s`,
+    );
+    this.client("client", "parallel", "24");
   }
 
   /** The leaf certificate served at host:port, seen from the client namespace. */

@@ -5,6 +5,7 @@
  * provides that Debian's package does not. `OVERLAYS` lists them; the summary prints that list.
  */
 import { existsSync, readdirSync } from "node:fs";
+import { synapseRunArgv, synapseStartPy } from "../support/imageContracts";
 import type { ContainerSpec } from "./capture";
 
 /** The test stack's `firmground:*` config: names under the reserved `.test` TLD, and Pebble as ACME. */
@@ -42,6 +43,13 @@ export const TEST_CONFIG: Record<string, string> = {
     { name: "dave", admin: true },
   ]),
 };
+
+/**
+ * The test config's keys set with `--secret`. synapseExtraConfig is, as an operator's with a secret
+ * Synapse setting would be: its settings then live in the secret file, not homeserver.yaml, so the
+ * relaxed login limits above take effect only if Synapse loads that file.
+ */
+export const TEST_SECRET_KEYS = ["synapseExtraConfig"];
 
 /**
  * The network: a "host" namespace standing for the Scaleway instance, with the Docker bridge (one
@@ -303,10 +311,15 @@ export const STAND_INS: Record<string, StandIn> = {
     accounts: ["synapse:991:991:/data"],
     env: (root) => ({ PATH: BASE_PATH, LD_PRELOAD: jemalloc(root) }),
     dirs: [{ path: "/data", owner: "991:991" }],
-    // start.py in "run" mode: the homeserver module with SYNAPSE_CONFIG_PATH, as 991, jemalloc preloaded.
+    // start.py in "run" mode (as 991, jemalloc preloaded): the homeserver module with the config paths
+    // given, or SYNAPSE_CONFIG_PATH; any other mode is refused as start.py refuses it.
     argv: (spec) => {
-      exactly(spec, "command", ["run"]);
-      return ["python3", "-m", "synapse.app.homeserver", "--config-path", spec.env.SYNAPSE_CONFIG_PATH];
+      exactly(spec, "entrypoint", undefined);
+      const decided = synapseStartPy(spec.command ?? []);
+      if ("exitCode" in decided || decided.mode !== "run") {
+        throw new Error(`synapse: /start.py would not run Synapse with ${JSON.stringify(spec.command)}`);
+      }
+      return synapseRunArgv((spec.command ?? []).slice(1), spec.env);
     },
   }),
   coturn: standIn({

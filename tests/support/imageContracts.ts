@@ -182,6 +182,18 @@ export function dockerArgv(
 }
 
 /**
+ * The Synapse process /start.py runs in run mode: `python -m synapse.app.homeserver` (or the -m given)
+ * with the remaining arguments, plus `--config-path $SYNAPSE_CONFIG_PATH` (default
+ * /data/homeserver.yaml) unless an argument starts with --config-path or -c.
+ */
+export function synapseRunArgv(args: string[], env: Record<string, string>): string[] {
+  const withModule = args.includes("-m") ? args : ["-m", env.SYNAPSE_WORKER ?? "synapse.app.homeserver", ...args];
+  const hasConfig = args.some((a) => a.startsWith("--config-path") || a.startsWith("-c"));
+  const configPath = env.SYNAPSE_CONFIG_PATH ?? `${env.SYNAPSE_CONFIG_DIR ?? "/data"}/homeserver.yaml`;
+  return ["python3", ...withModule, ...(hasConfig ? [] : ["--config-path", configPath])];
+}
+
+/**
  * What the Synapse image's /start.py does with its arguments before anything runs: the mode is the
  * first one (default run); an unknown mode exits 2. Returns that refusal, or the mode.
  */
