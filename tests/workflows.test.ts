@@ -14,6 +14,8 @@ interface Step {
   env?: Record<string, string>;
 }
 interface Job {
+  "runs-on": string | string[];
+  if?: string;
   needs?: string | string[];
   environment?: string;
   steps: Step[];
@@ -42,6 +44,7 @@ test("pull requests: tests, then a preview of staging and prod with the policy p
   expect(Object.keys(workflow.on)).toEqual(["pull_request"]);
   expect(workflow.permissions).toEqual({ contents: "read", "pull-requests": "write" });
   expect(workflow.jobs.test.steps.map((s) => s.run).filter(Boolean)).toEqual([
+    expect.stringContaining("apt-get install -y -q --no-install-recommends shellcheck nginx-light cloud-init python3"),
     "npm ci",
     "npm run lint",
     "npm run build",
@@ -71,4 +74,41 @@ test("main: pulumi up for staging, then prod behind the production environment's
   expect(prod.needs).toBe("staging");
   expect(prod.environment).toBe("production");
   expect(pulumiStep(prod).with).toMatchObject({ command: "up", policyPackConfigs: "policy/policy-config.prod.json" });
+});
+
+/**
+ * A job that runs pulumi for a stack talks to that stack's Docker API, which its security group opens to
+ * adminCidrs only; prod's policy forbids anything else. Such a job must run on the self-hosted runner
+ * (whose address is in adminCidrs), never on GitHub's, and pull requests from forks must not reach it.
+ */
+describe("where pulumi runs can reach the host's Docker API", () => {
+  const ROOT = path.join(__dirname, "..");
+  const stackOf = (job: Job, stack: string) =>
+    stack === "${{ matrix.stack }}" ? (job.strategy!.matrix.stack as string[]) : [stack];
+  const restricted = (stack: string) => {
+    const config = YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")).config ?? {};
+    const policy = JSON.parse(fs.readFileSync(path.join(ROOT, `policy/policy-config.${stack}.json`), "utf8"));
+    return (
+      (config["firmground:adminCidrs"] ?? []).length > 0 ||
+      policy["security-group-drops-by-default"]?.restrictAdminPorts
+    );
+  };
+  const jobs = ["pull-request.yml", "deploy.yml"].flatMap((file) =>
+    Object.entries(load(file).jobs)
+      .filter(([, job]) => pulumiStep(job))
+      .map(([name, job]) => ({ file, name, job, trigger: Object.keys(load(file).on)[0] })),
+  );
+
+  test("prod's policy requires closed admin ports, and prod sets adminCidrs", () => {
+    expect(restricted("prod")).toBe(true);
+  });
+
+  test.each(jobs.map((j) => [`${j.file} ${j.name}`, j]))("%s", (_label, { job, trigger }) => {
+    const stacks = stackOf(job, String(pulumiStep(job).with!["stack-name"]).split("/").pop()!);
+    expect(stacks.length).toBeGreaterThan(0);
+    if (stacks.some(restricted)) expect([job["runs-on"]].flat()).toEqual(["self-hosted", "firmground"]);
+    if ([job["runs-on"]].flat().includes("self-hosted") && trigger === "pull_request") {
+      expect(job.if).toBe("github.event.pull_request.head.repo.full_name == github.repository");
+    }
+  });
 });
