@@ -140,6 +140,8 @@ export interface UserSpec {
   displayName?: string;
   /** Given in (secret) config; generated when absent. */
   password?: string;
+  /** Deactivated (its data kept; Synapse takes it out of its rooms). */
+  deactivated: boolean;
 }
 
 export interface PortRange {
@@ -294,7 +296,7 @@ export const CONFIG_KEYS: Record<string, ConfigKey> = {
     type: "string",
     default: "admin",
     description:
-      "Localpart of the first admin, created by pulumi up (password in the secret output adminPassword). Renaming creates a new admin and deactivates the old one.",
+      "Localpart of the first admin, created by pulumi up (password in the secret output adminPassword). Renaming creates a new admin; the old one is left as it is.",
   },
   adminPassword: {
     type: "string",
@@ -309,7 +311,7 @@ export const CONFIG_KEYS: Record<string, ConfigKey> = {
     items: "object",
     default: [],
     description:
-      "Users managed as code: [{name, admin?, displayName?, password?}]. Passwords are generated unless given (set them with --secret --path). Removing a user deactivates it; its data is kept.",
+      "Users managed as code: [{name, admin?, displayName?, password?, deactivated?}]. Passwords are generated unless given (set them with --secret --path). deactivated: true deactivates the account (its data kept; Synapse takes it out of its rooms); removing a user from the list only stops managing it, and pulumi destroy leaves every account as it is.",
   },
   adminUi: {
     type: "boolean",
@@ -493,7 +495,7 @@ export function echoable(key: string): boolean {
   const top = key.split(/[.[]/)[0];
   const declared = CONFIG_KEYS[top] as ConfigKey | undefined;
   if (!declared || declared.secret || top === "synapseExtraConfig") return false;
-  return top !== "users" || /^users\[\d+\]\.(name|admin|displayName)$/.test(key);
+  return top !== "users" || /^users\[\d+\]\.(name|admin|displayName|deactivated)$/.test(key);
 }
 
 /** What a refusal shows in place of a value it may not repeat. */
@@ -851,7 +853,7 @@ function parseRestoreSecrets(text: string | undefined, bad: Complain): RestoreSe
 }
 
 const LOCALPART_RULE = "expected a Matrix localpart: 1-64 of a-z 0-9 . _ = - / + (no upper case, no @ or :)";
-const USER_KEYS = ["name", "admin", "displayName", "password"] as const;
+const USER_KEYS = ["name", "admin", "displayName", "password", "deactivated"] as const;
 
 function parseUsers(value: unknown, adminUser: string, encrypted: boolean, bad: Complain): UserSpec[] {
   if (!Array.isArray(value)) {
@@ -864,12 +866,13 @@ function parseUsers(value: unknown, adminUser: string, encrypted: boolean, bad: 
     const key = `users[${i}]`;
     if (!isPlainObject(item)) return bad(key, item, "expected an object {name, admin?, displayName?, password?}");
     unknownKeys(key, item, USER_KEYS, bad);
-    const { name, admin = false, displayName, password } = item;
+    const { name, admin = false, displayName, password, deactivated = false } = item;
     if (typeof name !== "string" || !LOCALPART.test(name)) return bad(`${key}.name`, name, LOCALPART_RULE);
     if (name === adminUser) return bad(`${key}.name`, name, `is adminUser, which firmground already manages`);
     if (seen.has(name)) return bad(`${key}.name`, name, "appears twice in users");
     seen.add(name);
     if (typeof admin !== "boolean") return bad(`${key}.admin`, admin, "expected true or false");
+    if (typeof deactivated !== "boolean") return bad(`${key}.deactivated`, deactivated, "expected true or false");
     if (displayName !== undefined && (typeof displayName !== "string" || displayName.length > 256)) {
       return bad(`${key}.displayName`, displayName, "expected a string of at most 256 characters");
     }
@@ -887,7 +890,13 @@ function parseUsers(value: unknown, adminUser: string, encrypted: boolean, bad: 
         `must be stored encrypted: pulumi config set --secret --path '${PROJECT}:${key}.password' …`,
       );
     }
-    users.push({ name, admin, ...(displayName ? { displayName } : {}), ...(password ? { password } : {}) });
+    users.push({
+      name,
+      admin,
+      deactivated,
+      ...(displayName ? { displayName } : {}),
+      ...(password ? { password } : {}),
+    });
   });
   return users;
 }

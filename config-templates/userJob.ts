@@ -29,6 +29,8 @@ export interface UserJob {
   password?: string;
   admin?: boolean;
   displayName?: string;
+  /** With `ensure`: the account should be deactivated (Synapse then also removes it from its rooms). */
+  deactivated?: boolean;
   /** How long to wait for Synapse to answer (a first deploy starts it moments before). */
   waitSeconds: number;
 }
@@ -200,6 +202,20 @@ def kept_token(name, password, registered=None):
 def main():
     wait_for_synapse()
     action, name = JOB["action"], JOB.get("username")
+    if action == "ensure" and JOB.get("deactivated"):
+        session = admin_token()
+        try:
+            found = existing(session, name)
+            if found is None:
+                finish(EXIT_OK, result="absent")
+            if found.get("deactivated"):
+                finish(EXIT_OK, result="already deactivated")
+            status, body = call("POST", "/_synapse/admin/v1/deactivate/" + quoted(name), {"erase": False}, session[0])
+            if status != 200:
+                finish(EXIT_FAILED, error="deactivating %s failed (%s %s)" % (user_id(name), status, body.get("error")))
+            finish(EXIT_OK, result="deactivated")
+        finally:
+            logout(session)
     if action in ("ensure", "add"):
         status, body = register(name, JOB["password"], JOB.get("admin", False), JOB.get("displayName"))
         if status == 200:

@@ -426,8 +426,8 @@ test("users: defaults and a valid list", () => {
   expect(settings.adminHost).toBe("admin.example.org");
   expect(settings.adminUi).toBe(true);
   expect(settings.users).toEqual([
-    { name: "carol", admin: false, displayName: "Carol" },
-    { name: "dave", admin: true },
+    { name: "carol", admin: false, deactivated: false, displayName: "Carol" },
+    { name: "dave", admin: true, deactivated: false },
   ]);
 });
 

@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
+import { contractOf } from "./support/imageContracts";
 import {
   BASE_CONFIG,
   IPV4,
@@ -145,6 +146,8 @@ describe("default stack", () => {
     for (const image of images) expect(image).toMatch(/:[\w][\w.-]*$/);
     expect(images.some((i) => /:latest$/.test(i))).toBe(false);
     for (const c of Object.values(byName)) {
+      // The provider kills a container it deletes at once unless given a grace period.
+      expect(c.destroyGraceSeconds).toBe(c.stopTimeout ?? 10);
       expect(c.memory).toBeGreaterThan(0);
       expect(c.restart).toBe("unless-stopped");
       expect(c.logOpts).toEqual({ "max-size": "10m", "max-file": "3" });
@@ -180,6 +183,21 @@ describe("default stack", () => {
       device: "tmpfs",
       o: "uid=99,gid=99,mode=0700,size=1m",
     });
+  });
+
+  test("uploads name an owner only in images that start as root (Docker's copyUIDGID differs by engine version otherwise)", () => {
+    const images = Object.fromEntries(
+      run.mocks.of("docker:index/remoteImage:RemoteImage").map((r) => [r.name, String(r.inputs.name)]),
+    );
+    for (const r of run.mocks.of(CONTAINER)) {
+      const contract = contractOf(images[`${r.name}-image`]);
+      const setsUser = contract.runsAs.uid !== 0 && !contract.dropsPrivileges;
+      const owned = (unwrap(r.inputs.uploads) ?? []).filter((u: { owner?: string }) => u.owner !== undefined);
+      expect({ container: r.inputs.name, owned: setsUser ? owned.length : 0 }).toEqual({
+        container: r.inputs.name,
+        owned: 0,
+      });
+    }
   });
 
   test("PostgreSQL: UTF8 with C collation, password from a file, data on the volume", () => {

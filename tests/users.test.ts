@@ -214,32 +214,19 @@ describe("MatrixUser", () => {
     expect(updated.outs).toMatchObject({ accessToken: "tok-1", password: "admin-password-2" });
   });
 
-  test("delete deactivates; an unknown user or a server already gone does not block a destroy", async () => {
+  test("deactivated: true is an update that deactivates; delete leaves the account and runs nothing", async () => {
     const user = { ...BASE_INPUTS, connection: connection() };
+    expect(diffUser(user, { ...user, deactivated: true })).toEqual({
+      changes: true,
+      replaces: [],
+      deleteBeforeReplace: false,
+    });
     answer = () => reply(0, { result: "deactivated" });
-    await matrixUserProvider.delete!("@carol:example.org", user);
-    expect(jobOf(shim.created.at(-1)!)).toMatchObject({ action: "deactivate", username: "carol" });
-    answer = () => reply(USER_JOB_EXIT.unknownUser, { error: "@carol:example.org does not exist" });
-    const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
+    await matrixUserProvider.update!("@carol:example.org", user, { ...user, deactivated: true });
+    expect(jobOf(shim.created.at(-1)!)).toMatchObject({ action: "ensure", username: "carol", deactivated: true });
+    const jobs = shim.created.length;
     await expect(matrixUserProvider.delete!("@carol:example.org", user)).resolves.toBeUndefined();
-    expect(warn).toHaveBeenCalledWith(
-      expect.stringMatching(/@carol:example\.org not deactivated \(.*does not exist\)/),
-    );
-    warn.mockRestore();
-    answer = () => reply(USER_JOB_EXIT.failed, { error: "deactivating failed (500)" });
-    await expect(matrixUserProvider.delete!("@carol:example.org", user)).rejects.toThrow(/deactivating failed/);
-  });
-
-  test("delete reaches Docker inside its error handling: an unreachable daemon does not block a destroy", async () => {
-    const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
-    await expect(
-      matrixUserProvider.delete!("@carol:example.org", {
-        ...BASE_INPUTS,
-        connection: { host: `unix://${dir}/gone.sock` },
-      }),
-    ).resolves.toBeUndefined();
-    expect(warn).toHaveBeenCalledWith(expect.stringMatching(/not deactivated \(Docker API at unix:/));
-    warn.mockRestore();
+    expect(shim.created.length).toBe(jobs);
   });
 });
 
@@ -260,7 +247,7 @@ describe("the MatrixUser provider as the engine runs it", () => {
     expect(provider.text).not.toMatch(/require\(["']\.{1,2}\//);
   });
 
-  test("create, update and delete run from the text alone against the Docker API", async () => {
+  test("create, update (a rotation, a deactivation) and delete run from the text alone against the Docker API", async () => {
     const admin = { ...BASE_INPUTS, username: "admin", admin: true, connection: connection() };
     answer = () => reply(0, { result: "created", accessToken: "tok-1" });
     const created = await provider.call("create", admin);
@@ -276,10 +263,12 @@ describe("the MatrixUser provider as the engine runs it", () => {
     expect(jobOf(shim.created.at(-1)!)).toMatchObject({ adminToken: "tok-1", password: "rotated-password-1" });
 
     answer = () => reply(0, { result: "deactivated" });
-    expect(await provider.call("delete", "@carol:example.org", { ...BASE_INPUTS, connection: connection() })).toBe(
-      null,
-    );
-    expect(jobOf(shim.created.at(-1)!)).toMatchObject({ action: "deactivate", username: "carol" });
+    const carol = { ...BASE_INPUTS, connection: connection() };
+    await provider.call("update", "@carol:example.org", carol, { ...carol, deactivated: true });
+    expect(jobOf(shim.created.at(-1)!)).toMatchObject({ action: "ensure", username: "carol", deactivated: true });
+    const jobs = shim.created.length;
+    expect(await provider.call("delete", "@carol:example.org", carol)).toBe(null);
+    expect(shim.created.length).toBe(jobs);
   });
 
   test("its errors keep their name, message and code across the process boundary", async () => {
@@ -289,11 +278,11 @@ describe("the MatrixUser provider as the engine runs it", () => {
       message: "Synapse refused the registration shared secret",
       code: USER_JOB_EXIT.badSecret,
     });
-    const gone = await provider.callRaw("delete", "@carol:example.org", {
+    const unreachable = await provider.callRaw("create", {
       ...BASE_INPUTS,
       connection: { host: `unix://${dir}/gone.sock` },
     });
-    expect(gone).toMatchObject({ result: null, stderr: expect.stringMatching(/not deactivated/) });
+    expect(unreachable.error).toMatchObject({ name: "DockerApiError", code: "docker-api" });
   });
 });
 

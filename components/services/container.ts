@@ -1,6 +1,15 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 
+/**
+ * The mode of a file (a secret included) for an image whose one user is not root: only that user runs
+ * in the container, so "readable by others" means readable by the service alone.
+ */
+export const IMAGE_USER_READABLE = "0644";
+
+/** Docker's own stop timeout, for services that set none. */
+export const DEFAULT_STOP_SECONDS = 10;
+
 /** The sysctl below which binding a port needs privileges (per network namespace). */
 export const UNPRIVILEGED_PORT_START = "net.ipv4.ip_unprivileged_port_start";
 
@@ -32,7 +41,15 @@ export interface ContainerSpec extends ServiceArgs {
   extra?: Partial<docker.ContainerArgs>;
 }
 
-/** A file for `uploads`: text content, optionally owned by a user and with a mode. */
+/**
+ * A file for `uploads`: text content, optionally owned by a user and with a mode.
+ *
+ * `owner` only for images that start as root (Synapse, PostgreSQL): the provider sets an upload's owner
+ * through Docker's copyUIDGID, which for an image with a USER chowns to that user instead, resolved
+ * differently by each engine version — on the host before 24, without a `:group` part before 28 — and
+ * fails where it cannot resolve it. Files for images that run as their user from the start are
+ * root's with a mode their user can read (`IMAGE_USER_READABLE`).
+ */
 export function upload(
   file: string,
   content: pulumi.Input<string>,
@@ -75,6 +92,9 @@ export function serviceContainer(
         ? { networkMode: "host" }
         : { networksAdvanced: [{ name: spec.networkName, aliases: [spec.serviceName] }] }),
       healthcheck: { tests: spec.healthcheck, interval: "30s", timeout: "10s", retries: 3, startPeriod: "60s" },
+      // The provider stops a container it deletes or replaces with this grace period, and with none
+      // (an immediate kill) when it is unset: give each service the time its own stop needs.
+      destroyGraceSeconds: spec.extra?.stopTimeout ?? DEFAULT_STOP_SECONDS,
       ...(spec.sysctls ? { sysctls: spec.sysctls } : {}),
       wait: true,
       waitTimeout: 300,

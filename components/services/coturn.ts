@@ -1,9 +1,9 @@
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import type { PortRange } from "../config";
-import { COTURN, IMAGE_USERS, PORTS } from "../../config-templates/paths";
+import { COTURN, PORTS } from "../../config-templates/paths";
 import { renderCoturnRunScript, renderTurnserverConf } from "../../config-templates/coturn";
-import { serviceContainer, upload, type ServiceArgs } from "./container";
+import { IMAGE_USER_READABLE, serviceContainer, upload, type ServiceArgs } from "./container";
 
 export interface CoturnArgs extends ServiceArgs {
   /** TURN realm: the TURN hostname. Can change at any time. */
@@ -36,7 +36,8 @@ export class Coturn extends pulumi.ComponentResource {
           renderTurnserverConf({ realm: args.realm, externalIp, relayPorts: args.relayPorts, sharedSecret }),
         ),
     );
-    const owned = { owner: IMAGE_USERS.coturn, mode: "0600" };
+    // The image runs as nobody from the start: root's files, readable by it (see upload()).
+    const owned = { mode: IMAGE_USER_READABLE };
     this.container = serviceContainer(
       `${name}-container`,
       this,
@@ -47,7 +48,7 @@ export class Coturn extends pulumi.ComponentResource {
         uploads: [
           upload(COTURN.configFile, this.turnserverConf, owned),
           upload(COTURN.runScript, renderCoturnRunScript(), { mode: "0755" }),
-          upload(COTURN.fallbackCert, args.fallbackCertPem, { owner: IMAGE_USERS.coturn }),
+          upload(COTURN.fallbackCert, args.fallbackCertPem, owned),
           upload(COTURN.fallbackKey, pulumi.secret(args.fallbackKeyPem), owned),
         ],
         healthcheck: ["CMD", "turnutils_stunclient", "-p", String(PORTS.turn), "127.0.0.1"],

@@ -1,8 +1,8 @@
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { HAPROXY, IMAGE_USERS, PORTS } from "../../config-templates/paths";
+import { HAPROXY, PORTS } from "../../config-templates/paths";
 import { renderHaproxyCfg, type HaproxyInput } from "../../config-templates/haproxy";
-import { serviceContainer, UNPRIVILEGED_PORT_START, upload, type ServiceArgs } from "./container";
+import { IMAGE_USER_READABLE, serviceContainer, UNPRIVILEGED_PORT_START, upload, type ServiceArgs } from "./container";
 
 export interface HaproxyArgs extends ServiceArgs {
   /** Everything haproxy.cfg is rendered from. */
@@ -38,7 +38,8 @@ export class Haproxy extends pulumi.ComponentResource {
         sysctls: { [UNPRIVILEGED_PORT_START]: "0" },
         uploads: [
           upload(HAPROXY.configFile, this.haproxyCfg),
-          upload(HAPROXY.fallbackCert, pulumi.secret(args.fallbackPem), { owner: IMAGE_USERS.haproxy, mode: "0600" }),
+          // The image runs as haproxy (99) from the start: root's file, readable by it (see upload()).
+          upload(HAPROXY.fallbackCert, pulumi.secret(args.fallbackPem), { mode: IMAGE_USER_READABLE }),
         ],
         healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PORTS.haproxyHealth}/healthz`],
         extra: {

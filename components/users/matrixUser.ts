@@ -1,7 +1,10 @@
 /**
  * One Matrix account as a Pulumi resource. Create registers it with the shared secret (or, when it
  * already exists, as after re-deploying over a retained volume, sets its password, admin flag and
- * display name); update does the same with the new values; delete deactivates it and keeps its data.
+ * display name, and reactivates it); update does the same with the new values, or deactivates it when
+ * `deactivated` is set. Delete leaves the account as it is: accounts live in Synapse's database, which
+ * outlives the stack (`pulumi destroy` keeps the data volume), and a deactivation also takes the user
+ * out of every room, which a destroy-and-redeploy could not undo.
  * Every operation is a one-shot container on the internal network (see userJobs.ts), so nothing
  * outside the host needs `/_synapse/admin`.
  *
@@ -12,9 +15,9 @@
  * errors by name and code. tests/users.test.ts loads the serialized text that way and runs it.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { USER_JOB_EXIT, type UserJob } from "../../config-templates/userJob";
-import { isDockerApiError, type DockerConnection } from "./dockerApi";
-import { isUserJobError, runUserJob, type JobTarget } from "./userJobs";
+import type { UserJob } from "../../config-templates/userJob";
+import type { DockerConnection } from "./dockerApi";
+import { runUserJob, type JobTarget } from "./userJobs";
 
 export interface MatrixUserInputs {
   /** Docker daemon of the host. Changing it (a new host address) does not touch the account. */
@@ -33,12 +36,14 @@ export interface MatrixUserInputs {
   password: string;
   admin: boolean;
   displayName?: string;
+  /** Deactivate the account (and keep its data); false or absent: keep it active. */
+  deactivated?: boolean;
   /** How long create waits for Synapse (a first deploy starts it moments before). */
   waitSeconds: number;
 }
 
 /** Fields whose change re-runs the job; a new username or server name is another account. */
-const ACCOUNT_FIELDS = ["password", "admin", "displayName"] as const;
+const ACCOUNT_FIELDS = ["password", "admin", "displayName", "deactivated"] as const;
 const IDENTITY_FIELDS = ["username", "serverName"] as const;
 
 /** What changed between two input sets, as the dynamic provider's diff reports it. */
@@ -63,6 +68,7 @@ export function ensureJob(inputs: MatrixUserInputs, loginPassword: string): User
     password: inputs.password,
     admin: inputs.admin,
     ...(inputs.displayName ? { displayName: inputs.displayName } : {}),
+    ...(inputs.deactivated ? { deactivated: true } : {}),
     waitSeconds: inputs.waitSeconds,
   };
 }
@@ -91,25 +97,9 @@ export const matrixUserProvider: pulumi.dynamic.ResourceProvider = {
     return { outs: withToken(news, answer.accessToken ?? (olds as MatrixUserOutputs).accessToken) };
   },
 
-  async delete(_id: string, props: MatrixUserInputs) {
-    try {
-      await runUserJob(target(props), {
-        ...ensureJob(props, props.adminPassword),
-        action: "deactivate",
-        // A host being destroyed may already be gone: do not hold the destroy up for long.
-        waitSeconds: 30,
-      });
-    } catch (error) {
-      const gone =
-        isDockerApiError(error) ||
-        (isUserJobError(error) &&
-          (error.code === USER_JOB_EXIT.unknownUser || error.code === USER_JOB_EXIT.unreachable));
-      if (!gone) throw error;
-      // The engine shows a dynamic provider's stderr as diagnostics.
-      console.warn(
-        `@${props.username}:${props.serverName} not deactivated (${(error as Error).message}); nothing to do if the server is gone`,
-      );
-    }
+  // Leaves the account as it is (see above); a user taken out of config is no longer managed.
+  delete() {
+    return Promise.resolve();
   },
 };
 

@@ -12,11 +12,14 @@ export interface UsersArgs {
   network: pulumi.Input<string>;
   serverName: string;
   registrationSharedSecret: pulumi.Input<string>;
-  /** The first admin's localpart. Renaming it creates a new admin and deactivates the old one. */
+  /** The first admin's localpart. Renaming it creates a new admin; the old one is left as it is. */
   adminUser: string;
   /** The admin's password from config; generated (and kept) when undefined. Changing it rotates it. */
   adminPassword?: string;
-  /** Managed users. Removing one deactivates it (its data is kept); a new password rotates it. */
+  /**
+   * Managed users. `deactivated` deactivates one; removing one from the list stops managing it (its
+   * account is left as it is); a new password rotates it.
+   */
   users: UserSpec[];
   /** Seconds to wait for Synapse on create. Default 300. */
   waitSeconds?: number;
@@ -81,6 +84,7 @@ export class Users extends pulumi.ComponentResource {
           username: user.name,
           password: passwords[user.name],
           admin: user.admin,
+          deactivated: user.deactivated,
           ...(user.displayName ? { displayName: user.displayName } : {}),
         },
         { ...child, dependsOn: [admin] },

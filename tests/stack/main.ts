@@ -557,14 +557,22 @@ class StackTest extends Harness {
     await this.attempt("the admin's own password rotates (with its kept token)", () =>
       provider.update("@admin", adminOuts, rotatedAdmin),
     );
-    await this.attempt("removing a user from config deactivates it (delete)", () =>
-      provider.delete("@dave", { ...dave, adminPassword: rotatedAdmin.password }),
+    const daveNow = { ...dave, adminPassword: rotatedAdmin.password };
+    await this.attempt("deactivated: true in config deactivates the user (update)", () =>
+      provider.update("@dave", daveNow, { ...daveNow, deactivated: true }),
+    );
+    const jobsBeforeDelete = this.shim!.created.length;
+    await provider.delete("@carol", { ...rotatedCarol, adminPassword: rotatedAdmin.password });
+    this.check(
+      "a user taken out of config (or pulumi destroy) leaves the account as it is: no job runs",
+      this.shim!.created.length === jobsBeforeDelete,
+      `${this.shim!.created.length - jobsBeforeDelete} jobs`,
     );
     const logins = this.shim!.runs.slice(runsBefore).map(
       (r) => (JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as { passwordLogins?: number }).passwordLogins,
     );
     this.check(
-      "updates and removals log in with no password (Synapse rate-limits logins)",
+      "updates and deactivations log in with no password (Synapse rate-limits logins)",
       logins.length === 3 && logins.every((n) => n === 0),
       `password logins per job: ${logins.join(", ")}`,
     );
@@ -583,7 +591,7 @@ class StackTest extends Harness {
         expect: "ok",
       },
       {
-        label: "a removed user can no longer log in",
+        label: "a deactivated user can no longer log in",
         username: dave.username,
         password: dave.password,
         expect: "refused",
