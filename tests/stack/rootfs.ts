@@ -36,6 +36,8 @@ export const PACKAGES = [
   "ca-certificates",
   // The host's first boot (bootstrap.ts): mkfs.ext4 on the data volume.
   "e2fsprogs",
+  // The stand-in images of npm run test:deploy: busybox's wget, as Alpine images have.
+  "busybox",
 ];
 
 export const rootfsKey = () =>
