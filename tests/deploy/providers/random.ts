@@ -55,8 +55,7 @@
  */
 import { randomBytes, randomInt } from "node:crypto";
 import { spawn } from "node:child_process";
-import { serve, type Properties, type StandInProvider, type StandInResource } from "./server";
-import { sdkInputs, sdkVersion } from "./sdkInputs";
+import { servePlugin, type Properties, type StandInProvider, type StandInResource } from "./server";
 
 const NUMERIC = "0123456789";
 const LOWER = "abcdefghijklmnopqrstuvwxyz";
@@ -307,31 +306,4 @@ const SDK_ARGS: Record<string, [file: string, args: string]> = {
   "random:index/randomBytes:RandomBytes": ["randomBytes", "RandomBytesArgs"],
 };
 
-/** Refuses to serve a contract other than the one implemented here, should @pulumi/random be upgraded. */
-export function assertSdkContract(): void {
-  const version = sdkVersion("@pulumi/random");
-  if (version !== provider.version) {
-    throw new Error(
-      `stand-in ${provider.name} implements @pulumi/random ${provider.version}, node_modules has ${version}`,
-    );
-  }
-  for (const [token, [file, args]] of Object.entries(SDK_ARGS)) {
-    const declared = sdkInputs("@pulumi/random", file, args).sort().join(", ");
-    const implemented = [...provider.resources[token].inputs].sort().join(", ");
-    if (declared !== implemented) {
-      throw new Error(`stand-in ${token} accepts [${implemented}], @pulumi/random ${version} declares [${declared}]`);
-    }
-  }
-}
-
-if (require.main === module) {
-  Promise.resolve()
-    .then(() => {
-      assertSdkContract();
-      return serve(provider);
-    })
-    .catch((error: unknown) => {
-      console.error(error);
-      process.exit(1);
-    });
-}
+if (require.main === module) servePlugin(provider, "@pulumi/random", SDK_ARGS);

@@ -12,6 +12,7 @@
  * are started by the engine with the engine's address as their argument and print their port first.
  */
 import * as grpc from "@grpc/grpc-js";
+import { sdkInputs, sdkVersion } from "./sdkInputs";
 /* eslint-disable @typescript-eslint/no-require-imports -- the SDK's generated gRPC stubs are CommonJS without types */
 const provproto = require("@pulumi/pulumi/proto/provider_pb");
 const provrpc = require("@pulumi/pulumi/proto/provider_grpc_pb");
@@ -220,4 +221,30 @@ export async function serve(provider: StandInProvider): Promise<void> {
   );
   // The engine reads the port from the first line of the plugin's output.
   process.stdout.write(`${port}\n`);
+}
+
+/**
+ * Serves `provider` as a plugin once it is shown to accept exactly what its npm SDK (`pkg`) declares:
+ * the same version, and per resource (token → [declaration file, Args interface]) the same inputs.
+ */
+export function servePlugin(provider: StandInProvider, pkg: string, sdkArgs: Record<string, [string, string]>) {
+  Promise.resolve()
+    .then(() => {
+      const version = sdkVersion(pkg);
+      if (version !== provider.version) {
+        throw new Error(`stand-in ${provider.name} implements ${pkg} ${provider.version}, node_modules has ${version}`);
+      }
+      for (const [token, [file, args]] of Object.entries(sdkArgs)) {
+        const declared = sdkInputs(pkg, file, args).sort().join(", ");
+        const implemented = [...provider.resources[token].inputs].sort().join(", ");
+        if (declared !== implemented) {
+          throw new Error(`stand-in ${token} accepts [${implemented}], ${pkg} ${version} declares [${declared}]`);
+        }
+      }
+      return serve(provider);
+    })
+    .catch((error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    });
 }

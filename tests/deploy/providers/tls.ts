@@ -96,8 +96,7 @@ import {
 } from "node:crypto";
 import { isIPv6 } from "node:net";
 import { promisify } from "node:util";
-import { serve, type Properties, type StandInProvider, type StandInResource } from "./server";
-import { sdkInputs, sdkVersion } from "./sdkInputs";
+import { servePlugin, type Properties, type StandInProvider, type StandInResource } from "./server";
 
 type Failure = { property: string; reason: string };
 type Algorithm = "RSA" | "ECDSA" | "ED25519";
@@ -1233,31 +1232,4 @@ const SDK_ARGS: Record<string, [file: string, args: string]> = {
   "tls:index/locallySignedCert:LocallySignedCert": ["locallySignedCert", "LocallySignedCertArgs"],
 };
 
-/** Refuses to serve a contract other than the one implemented here, should @pulumi/tls be upgraded. */
-export function assertSdkContract(): void {
-  const version = sdkVersion("@pulumi/tls");
-  if (version !== provider.version) {
-    throw new Error(
-      `stand-in ${provider.name} implements @pulumi/tls ${provider.version}, node_modules has ${version}`,
-    );
-  }
-  for (const [token, [file, args]] of Object.entries(SDK_ARGS)) {
-    const declared = sdkInputs("@pulumi/tls", file, args).sort().join(", ");
-    const implemented = [...provider.resources[token].inputs].sort().join(", ");
-    if (declared !== implemented) {
-      throw new Error(`stand-in ${token} accepts [${implemented}], @pulumi/tls ${version} declares [${declared}]`);
-    }
-  }
-}
-
-if (require.main === module) {
-  Promise.resolve()
-    .then(() => {
-      assertSdkContract();
-      return serve(provider);
-    })
-    .catch((error: unknown) => {
-      console.error(error);
-      process.exit(1);
-    });
-}
+if (require.main === module) servePlugin(provider, "@pulumi/tls", SDK_ARGS);
