@@ -24,6 +24,7 @@ import { LocalCa } from "./components/secrets/localCa";
 import type { DockerConnection } from "./components/users/dockerApi";
 import { Users } from "./components/users/users";
 import { MatrixServices, publicHostnames } from "./components/services/matrixServices";
+import { DATA_VOLUME_DIRS, PUBLIC_PORTS } from "./components/services/registry";
 import {
   deriveSizing,
   MAX_RAM_FRACTION,
@@ -174,6 +175,8 @@ async function deployToScaleway(settings: Settings) {
     adminCidrs: settings.adminCidrs,
     sshPublicKeys: settings.sshPublicKeys,
     turnRelayPorts: settings.turnRelayPorts,
+    publicPorts: PUBLIC_PORTS,
+    dataDirs: DATA_VOLUME_DIRS,
     ...(settings.dataVolumeId ? { existingDataVolumeId: settings.dataVolumeId } : {}),
   });
   new DnsRecords("dns", {

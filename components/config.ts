@@ -7,7 +7,8 @@
  * what is allowed.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { cidrProblem, coveredFamilies } from "./cidr";
+import { cidrProblem, coveredFamilies, deepMerge, isPlainObject } from "./util";
+import { DEFAULT_IMAGES, SERVICE_NAMES, type Service } from "./services/registry";
 import type { SizingOverrides } from "../config-templates/sizing";
 
 /** The Pulumi project name, and so the config namespace (`firmground:serverName`). */
@@ -15,35 +16,6 @@ export const PROJECT = "firmground";
 
 export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
 export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
-
-/** Every container the stack runs, keyed as in the `images` config object. */
-export const SERVICES = [
-  "synapse",
-  "postgres",
-  "coturn",
-  "haproxy",
-  "nginx",
-  "element",
-  "certbot",
-  "synapseAdmin",
-] as const;
-export type Service = (typeof SERVICES)[number];
-
-/**
- * Pinned, multi-arch (amd64 + arm64) images. Overridable per service through `images`.
- * Bump them together with the real-daemon proof, which runs the same major versions.
- */
-export const DEFAULT_IMAGES: Record<Service, string> = {
-  synapse: "matrixdotorg/synapse:v1.160.0",
-  postgres: "postgres:17.6-alpine",
-  coturn: "coturn/coturn:4.7.0-alpine",
-  haproxy: "haproxy:3.2.9-alpine",
-  nginx: "nginx:1.28.0-alpine",
-  element: "vectorim/element-web:v1.12.10",
-  certbot: "certbot/certbot:v4.2.0",
-  // Ketesa, etke.cc's maintained successor of synapse-admin (static-web-server, uid 1000, port 8080).
-  synapseAdmin: "ghcr.io/etkecc/ketesa:v1.4.0",
-};
 
 /**
  * Top-level keys of homeserver.yaml that the program owns: they wire Synapse to the database, the
@@ -283,8 +255,7 @@ export const CONFIG_KEYS: Record<string, ConfigKey> = {
   images: {
     type: "object",
     default: {},
-    description:
-      "Image per service (synapse, postgres, coturn, haproxy, nginx, element, certbot, synapseAdmin): a pinned, multi-arch name:tag or digest overriding the default; latest is refused.",
+    description: `Image per service, a pinned, multi-arch name:tag or digest overriding the default (latest is refused). Defaults: ${SERVICE_NAMES.map((s) => `${s} ${DEFAULT_IMAGES[s]}`).join(", ")}.`,
   },
   synapseExtraConfig: {
     type: "object",
@@ -354,8 +325,7 @@ export const CONFIG_KEYS: Record<string, ConfigKey> = {
   sizing: {
     type: "object",
     default: {},
-    description:
-      "Overrides of the memory settings derived from the instance's RAM (see Sizing): {memoryMb: {service: MiB}, synapse: {cacheFactor, cacheMaxMb, cacheTargetMb, eventCacheK, presence, remoteRoomComplexity}, postgres: {sharedBuffersMb, effectiveCacheSizeMb, workMemMb, maintenanceWorkMemMb, walBuffersMb, maxConnections}}. Checked against RAM before any resource.",
+    description: `Overrides of the memory settings derived from the instance's RAM (see Sizing): {memoryMb: {${SERVICE_NAMES.join(", ")}: MiB}, synapse: {cacheFactor, cacheMaxMb, cacheTargetMb, eventCacheK, presence, remoteRoomComplexity}, postgres: {sharedBuffersMb, effectiveCacheSizeMb, workMemMb, maintenanceWorkMemMb, walBuffersMb, maxConnections}}. Checked against RAM before any resource.`,
   },
 };
 
@@ -398,7 +368,7 @@ export function recordName(host: string, zone: string): string {
   return host === zone ? "" : host.slice(0, -(zone.length + 1));
 }
 
-export { cidrProblem };
+export { cidrProblem, deepMerge, isPlainObject };
 
 /**
  * Setting names that hold secrets in homeserver.yaml (email.smtp_pass, recaptcha_private_key,
@@ -465,23 +435,6 @@ export function parsePortRange(text: string): PortRange | string {
   if (min < 1024 || max > 65535) return "both ends must lie within 1024-65535";
   if (min > max) return "the range is inverted (min > max)";
   return { min, max };
-}
-
-/**
- * Deep-merges `extra` over `base`: objects merge key by key, anything else (arrays included)
- * replaces. Neither input is modified.
- */
-export function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(extra)) {
-    const current = out[key];
-    out[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value;
-  }
-  return out;
-}
-
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 const show = (value: unknown) => JSON.stringify(value);
@@ -789,7 +742,7 @@ function parseSizing(value: unknown, bad: Complain): SizingOverrides {
   };
   const wholePositive = (_k: string, v: unknown) =>
     Number.isInteger(v) && (v as number) > 0 ? undefined : "expected a whole number above 0";
-  const memoryMb = section("memoryMb", SERVICES, wholePositive);
+  const memoryMb = section("memoryMb", SERVICE_NAMES, wholePositive);
   const synapse = section("synapse", SYNAPSE_TUNING_KEYS, (k, v) => {
     if (k === "presence") return typeof v === "boolean" ? undefined : "expected true or false";
     if (k === "cacheFactor" || k === "remoteRoomComplexity") {
@@ -978,11 +931,11 @@ function parseImages(value: unknown, bad: Complain): Record<Service, string> {
   const images = { ...DEFAULT_IMAGES };
   if (value === undefined) return images;
   if (!isPlainObject(value)) {
-    bad("images", value, `expected an object keyed by ${SERVICES.join(", ")}`);
+    bad("images", value, `expected an object keyed by ${SERVICE_NAMES.join(", ")}`);
     return images;
   }
-  unknownKeys("images", value, SERVICES, bad);
-  for (const service of SERVICES) {
+  unknownKeys("images", value, SERVICE_NAMES, bad);
+  for (const service of SERVICE_NAMES) {
     const ref = value[service];
     if (ref === undefined) continue;
     if (typeof ref !== "string" || !IMAGE_REF.test(ref)) {

@@ -4,16 +4,38 @@
  * HAProxy starts with a self-signed fallback certificate and loads whatever the renewer has written
  * to the certificate directory; the renewer makes the master process reload after each issuance.
  */
-import { HAPROXY, HOSTS, PORTS } from "./paths";
+import { HAPROXY, PORTS } from "./paths";
+
+/** A service HAProxy forwards to: the backend's name, the container's name and port, its health check. */
+export interface HaproxyBackend {
+  name: string;
+  host: string;
+  port: number;
+  /** `option httpchk` (e.g. "GET /health"); none: a TCP check. */
+  httpCheck?: string;
+}
+
+/** Requests a backend gets: one public host, or path prefixes on any host, checked in `order`. */
+export interface HaproxyRoute {
+  backend: string;
+  /** The ACL's name. */
+  acl: string;
+  order: number;
+  match: { host: string } | { paths: string[] };
+  /** Reachable from adminCidrs only. */
+  adminOnly: boolean;
+}
 
 export interface HaproxyInput {
-  serverName: string;
-  matrixHost: string;
-  elementHost: string;
-  turnHost: string;
-  /** Hostname of the admin UI, or undefined when it does not run. */
-  adminHost?: string;
-  /** Sources allowed to reach /_synapse/admin and the admin UI; empty means neither is routed. */
+  /** Every public host name; requests for another get 421. */
+  knownHosts: string[];
+  /** The services' routes, in the services' order (their ACLs are declared in it). */
+  routes: HaproxyRoute[];
+  backends: HaproxyBackend[];
+  /** The backend for port 8448 (federation and key APIs) and for ACME challenges on port 80. */
+  federationBackend: string;
+  acmeBackend: string;
+  /** Sources allowed to reach /_synapse/admin and admin-only routes; empty means neither is routed. */
   adminCidrs: string[];
   /** Largest request body accepted, in bytes (Synapse's max_upload_size). */
   maxBodyBytes: number;
@@ -48,20 +70,17 @@ export const TLS12_CIPHERS = [
 const SOURCE_KEY = "src,ipmask(32,64)";
 
 export function renderHaproxyCfg(input: HaproxyInput): string {
-  const knownHosts = [
-    ...new Set([
-      input.serverName,
-      input.matrixHost,
-      input.elementHost,
-      input.turnHost,
-      ...(input.adminHost ? [input.adminHost] : []),
-    ]),
-  ].join(" ");
+  const knownHosts = [...new Set(input.knownHosts)].join(" ");
+  const aclLine = (route: HaproxyRoute) =>
+    "host" in route.match
+      ? `    acl ${route.acl} var(txn.host) -m str ${route.match.host}`
+      : `    acl ${route.acl} path_beg ${route.match.paths.join(" ")}`;
+  const adminRoutes = input.routes.filter((r) => r.adminOnly);
   // One deny line per admin-only ACL: HAProxy conditions have no parentheses, and "a || b !c"
   // would read as "a || (b && !c)".
-  const adminOnly = ["admin_path", ...(input.adminHost ? ["admin_host"] : [])];
+  const adminOnly = ["admin_path", ...adminRoutes.map((r) => r.acl)];
   const adminRule = [
-    ...(input.adminHost ? [`    acl admin_host var(txn.host) -m str ${input.adminHost}`] : []),
+    ...adminRoutes.map(aclLine),
     ...(input.adminCidrs.length > 0
       ? [
           `    acl admin_source src ${input.adminCidrs.join(" ")}`,
@@ -72,6 +91,7 @@ export function renderHaproxyCfg(input: HaproxyInput): string {
           ...adminOnly.map((acl) => `    http-request deny deny_status 403 if ${acl}`),
         ]),
   ];
+  const byOrder = [...input.routes].sort((a, b) => a.order - b.order);
   const serverOpts = "check inter 10s resolvers dns init-addr last,libc,none";
   // IPv4 and IPv6 on separate sockets: on one v4v6 socket an IPv4 client's address would read
   // ::ffff:a.b.c.d, which is what X-Forwarded-For would then tell Synapse.
@@ -129,7 +149,7 @@ export function renderHaproxyCfg(input: HaproxyInput): string {
     `    http-request deny deny_status 421 unless { var(txn.host) -m str ${knownHosts} }`,
     "    acl acme_challenge path_beg /.well-known/acme-challenge/",
     "    http-request redirect scheme https code 301 unless acme_challenge",
-    "    use_backend nginx if acme_challenge",
+    `    use_backend ${input.acmeBackend} if acme_challenge`,
     "",
     "frontend https",
     ...bind(443, tls),
@@ -149,34 +169,17 @@ export function renderHaproxyCfg(input: HaproxyInput): string {
     "    http-request deny deny_status 404 if federation_port !federation_api",
     "    acl admin_path path_beg /_synapse/admin",
     ...adminRule,
-    "    acl matrix_path path_beg /_matrix /_synapse/client /_synapse/admin",
-    "    acl well_known path_beg /.well-known/matrix/",
-    `    acl element_host var(txn.host) -m str ${input.elementHost}`,
-    "    use_backend synapse if federation_port",
-    "    use_backend nginx if well_known",
-    ...(input.adminHost ? ["    use_backend synapse_admin if admin_host"] : []),
-    "    use_backend element if element_host",
-    "    use_backend synapse if matrix_path",
+    ...input.routes.filter((r) => !r.adminOnly).map(aclLine),
+    `    use_backend ${input.federationBackend} if federation_port`,
+    ...byOrder.map((r) => `    use_backend ${r.backend} if ${r.acl}`),
     "    default_backend not_found",
     "",
-    "backend synapse",
-    "    option httpchk GET /health",
-    `    server synapse ${HOSTS.synapse}:${PORTS.synapse} ${serverOpts}`,
-    "",
-    "backend nginx",
-    "    option httpchk GET /healthz",
-    `    server nginx ${HOSTS.nginx}:${PORTS.nginx} ${serverOpts}`,
-    "",
-    "backend element",
-    `    server element ${HOSTS.element}:${PORTS.element} ${serverOpts}`,
-    "",
-    ...(input.adminHost
-      ? [
-          "backend synapse_admin",
-          `    server synapse_admin ${HOSTS.synapseAdmin}:${PORTS.synapseAdmin} ${serverOpts}`,
-          "",
-        ]
-      : []),
+    ...input.backends.flatMap((b) => [
+      `backend ${b.name}`,
+      ...(b.httpCheck ? [`    option httpchk ${b.httpCheck}`] : []),
+      `    server ${b.name} ${b.host}:${b.port} ${serverOpts}`,
+      "",
+    ]),
     "backend not_found",
     "    http-request return status 404",
     "",

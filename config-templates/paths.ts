@@ -1,35 +1,38 @@
 /**
  * Where each file lives inside its container, and the names containers reach each other by.
- * Renderers and components both read these, so a path is written once.
+ * Renderers and components both read these, so a path is written once; names, ports, users and
+ * data directories come from the service registry.
  */
+import { SERVICES } from "../components/services/registry";
 
-/** Container names on the internal network (also their DNS names there). */
+/** Container names on the internal network (also their DNS names there), from the service registry. */
 export const HOSTS = {
-  postgres: "postgres",
-  synapse: "synapse",
-  nginx: "nginx",
-  element: "element",
-  synapseAdmin: "synapse-admin",
+  postgres: SERVICES.postgres.host,
+  synapse: SERVICES.synapse.host,
+  nginx: SERVICES.nginx.host,
+  element: SERVICES.element.host,
+  synapseAdmin: SERVICES.synapseAdmin.host,
 } as const;
 
+/** Ports inside the containers, from the service registry. */
 export const PORTS = {
-  postgres: 5432,
-  synapse: 8008,
-  nginx: 8080,
-  element: 8080,
-  synapseAdmin: 8080,
+  postgres: SERVICES.postgres.ports.sql,
+  synapse: SERVICES.synapse.ports.http,
+  nginx: SERVICES.nginx.ports.http,
+  element: SERVICES.element.ports.http,
+  synapseAdmin: SERVICES.synapseAdmin.ports.http,
   /** HAProxy's own liveness endpoint, bound to loopback inside its container. */
-  haproxyHealth: 8405,
-  turn: 3478,
-  turns: 5349,
+  haproxyHealth: SERVICES.haproxy.ports.health,
+  turn: SERVICES.coturn.ports.turn,
+  turns: SERVICES.coturn.ports.turns,
 } as const;
 
 /** Numeric users of the images' unprivileged processes: files they read are owned by them. */
 export const IMAGE_USERS = {
-  postgres: "70",
-  synapse: "991",
-  haproxy: "99",
-  coturn: "65534",
+  postgres: SERVICES.postgres.uid,
+  synapse: SERVICES.synapse.uid,
+  haproxy: SERVICES.haproxy.uid,
+  coturn: SERVICES.coturn.uid,
 } as const;
 
 export const SYNAPSE = {
@@ -101,9 +104,10 @@ export const CERTBOT = {
 
 /** Directories on the host's data volume (see the host bootstrap), relative to its mount point. */
 export const DATA_DIRS = {
-  postgres: "postgres",
-  media: "synapse/media",
-  letsencrypt: "letsencrypt",
-  haproxyCerts: "certs/haproxy",
-  coturnCerts: "certs/coturn",
+  postgres: SERVICES.postgres.dataDirs[0].path,
+  media: SERVICES.synapse.dataDirs[1].path,
+  letsencrypt: SERVICES.certbot.dataDirs[0].path,
+  certs: SERVICES.certbot.dataDirs[1].path,
+  haproxyCerts: SERVICES.haproxy.dataDirs[0].path,
+  coturnCerts: SERVICES.coturn.dataDirs[0].path,
 } as const;

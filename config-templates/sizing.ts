@@ -4,20 +4,14 @@
  * caches, presence and the largest remote room it may join, and PostgreSQL's memory settings from its
  * own container limit. Every value can be overridden (config `sizing`); the overrides are checked.
  */
-import type { Service } from "../components/config";
+import { SERVICE_NAMES, SERVICES, type Service } from "../components/services/registry";
 import { postgresMemory, type PostgresMemory } from "./postgres";
 
-/** Share of RAM per container, and a floor below which the service does not run well. */
-export const MEMORY_SHARES: Record<Service, { share: number; minMb: number }> = {
-  synapse: { share: 0.4, minMb: 768 },
-  postgres: { share: 0.2, minMb: 384 },
-  coturn: { share: 0.04, minMb: 96 },
-  haproxy: { share: 0.04, minMb: 96 },
-  nginx: { share: 0.02, minMb: 48 },
-  element: { share: 0.02, minMb: 48 },
-  certbot: { share: 0.04, minMb: 128 },
-  synapseAdmin: { share: 0.01, minMb: 32 },
-};
+/** Share of RAM per container, and a floor below which the service does not run well (the registry's). */
+export const MEMORY_SHARES = Object.fromEntries(SERVICE_NAMES.map((s) => [s, SERVICES[s].memory])) as Record<
+  Service,
+  { share: number; minMb: number }
+>;
 
 /** The most of RAM the limits may add up to. */
 export const MAX_RAM_FRACTION = 0.85;

@@ -7,7 +7,7 @@
  */
 import * as YAML from "yaml";
 import type { FederationSettings } from "../components/config";
-import { deepMerge } from "../components/config";
+import { deepMerge } from "../components/util";
 import { HOSTS, PORTS, POSTGRES, SYNAPSE } from "./paths";
 import type { SynapseTuning } from "./sizing";
 import { httpsOrigin } from "./web";

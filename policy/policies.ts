@@ -4,8 +4,9 @@
  * calling its validator with passing and failing resources (tests/policy.test.ts).
  */
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { coveredFamilies } from "../components/cidr";
+import { coveredFamilies } from "../components/util";
 import { RETAINED_TAG, WORLD } from "../components/host/conventions";
+import { facts, SERVICE_NAMES } from "../components/services/registry";
 import { DOCKER_TLS_PORT } from "../config-templates/cloudInit";
 
 const CONTAINER = "docker:index/container:Container";
@@ -21,6 +22,11 @@ export interface FirmgroundPolicyConfig {
   requireRetainedVolume?: boolean;
 }
 
+/** Containers that publish ports through Docker: services with public ports on the bridge (HAProxy). */
+const PUBLISHERS = SERVICE_NAMES.filter((s) => facts(s).publicPorts && !facts(s).hostNetwork).map((s) => facts(s).host);
+/** Containers on the host's network: services that say so (coturn, for its relay range). */
+const HOST_NETWORKED = SERVICE_NAMES.filter((s) => facts(s).hostNetwork).map((s) => facts(s).host);
+
 export const onlyHaproxyPublishesPorts: ResourceValidationPolicy = {
   name: "only-haproxy-publishes-ports",
   description: "Only the HAProxy container publishes ports; every other service is internal.",
@@ -28,8 +34,10 @@ export const onlyHaproxyPublishesPorts: ResourceValidationPolicy = {
   validateResource: (args, reportViolation) => {
     if (args.type !== CONTAINER) return;
     const ports = (args.props.ports ?? []) as unknown[];
-    if (ports.length > 0 && args.props.name !== "haproxy") {
-      reportViolation(`container ${String(args.props.name)} publishes ${ports.length} port(s); only haproxy may`);
+    if (ports.length > 0 && !PUBLISHERS.includes(String(args.props.name))) {
+      reportViolation(
+        `container ${String(args.props.name)} publishes ${ports.length} port(s); only ${PUBLISHERS.join(", ")} may`,
+      );
     }
   },
 };
@@ -39,8 +47,14 @@ export const onlyCoturnUsesHostNetwork: ResourceValidationPolicy = {
   description: "Only coturn runs with host networking (its relay range).",
   enforcementLevel: "mandatory",
   validateResource: (args, reportViolation) => {
-    if (args.type === CONTAINER && args.props.networkMode === "host" && args.props.name !== "coturn") {
-      reportViolation(`container ${String(args.props.name)} uses host networking; only coturn may`);
+    if (
+      args.type === CONTAINER &&
+      args.props.networkMode === "host" &&
+      !HOST_NETWORKED.includes(String(args.props.name))
+    ) {
+      reportViolation(
+        `container ${String(args.props.name)} uses host networking; only ${HOST_NETWORKED.join(", ")} may`,
+      );
     }
   },
 };

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEFAULT_IMAGES } from "../components/config";
+import { DEFAULT_IMAGES } from "../components/services/registry";
 import { goDuration, oneFileTar } from "./deploy/providers/docker";
 import { dockerfile, STAND_INS } from "./deploy/images";
 import { pinnedPulumiVersion, wrapperPulumiVersion } from "./deploy/pulumiCli";

@@ -10,6 +10,7 @@ import { unwrapSecrets } from "../components/render/offline";
 import { BASE_CONFIG, RecordingMocks, runProgram, settle } from "./support/mocks";
 import { haveTool, run } from "./support/tools";
 import { inboundRules } from "../components/host/scalewayHost";
+import { DATA_VOLUME_DIRS, PUBLIC_PORTS } from "../components/services/registry";
 
 async function volumeOptions(retainDataOnDestroy: boolean | undefined) {
   await pulumi.runtime.setMocks(new RecordingMocks(), "firmground", "test", true);
@@ -25,6 +26,8 @@ async function volumeOptions(retainDataOnDestroy: boolean | undefined) {
       adminCidrs: [],
       sshPublicKeys: [],
       turnRelayPorts: { min: 49152, max: 49172 },
+      publicPorts: PUBLIC_PORTS,
+      dataDirs: DATA_VOLUME_DIRS,
     },
     {
       transformations: [
@@ -52,7 +55,11 @@ test.each([
 });
 
 test("inbound rules never open SSH or the Docker API to the world when adminCidrs is set", () => {
-  const rules = inboundRules({ adminCidrs: ["198.51.100.0/24"], turnRelayPorts: { min: 50000, max: 50010 } });
+  const rules = inboundRules({
+    adminCidrs: ["198.51.100.0/24"],
+    turnRelayPorts: { min: 50000, max: 50010 },
+    publicPorts: PUBLIC_PORTS,
+  });
   const admin = rules.filter((r) => r.port === 22 || r.port === 2376);
   expect(admin.map((r) => r.ipRange)).toEqual(["198.51.100.0/24", "198.51.100.0/24"]);
   expect(rules).toContainEqual({ protocol: "UDP", portRange: "50000-50010", ipRange: "0.0.0.0/0" });

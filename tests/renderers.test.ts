@@ -7,6 +7,7 @@ import { renderCloudInit, renderBootstrapScript } from "../config-templates/clou
 import { renderDeployHook, renderRenewScript } from "../config-templates/certbot";
 import { DENIED_PEER_RANGES, renderCoturnRunScript, renderTurnserverConf } from "../config-templates/coturn";
 import { renderHaproxyCfg, type HaproxyInput } from "../config-templates/haproxy";
+import { proxyRouting } from "../components/services/haproxy";
 import { postgresMemory, renderPgHba, renderPostgresqlConf } from "../config-templates/postgres";
 import {
   deriveSizing,
@@ -38,10 +39,11 @@ const homeserverInput: HomeserverInput = {
   extra: {},
 };
 const proxyInput: HaproxyInput = {
-  serverName: "example.org",
-  matrixHost: "matrix.example.org",
-  elementHost: "element.example.org",
-  turnHost: "turn.example.org",
+  knownHosts: ["example.org", "matrix.example.org", "element.example.org", "turn.example.org"],
+  ...proxyRouting(["synapse", "nginx", "element"], {
+    elementHost: "element.example.org",
+    adminHost: "admin.example.org",
+  }),
   adminCidrs: ["203.0.113.0/24"],
   maxBodyBytes: 50 * 1024 * 1024,
   requestsPer10s: 400,

@@ -165,14 +165,27 @@ describe("user jobs", () => {
     await expect(failure).rejects.toMatchObject({ code: USER_JOB_EXIT.noAnswer });
   });
 
-  test("the job script is valid Python", () => {
-    haveTool("python3");
-    const result = spawnSync("python3", ["-c", "import ast, sys; ast.parse(sys.stdin.read())"], {
-      input: renderUserJobScript(),
+  test("the job script passes pyflakes, and its exit codes are USER_JOB_EXIT's", () => {
+    haveTool("pyflakes3");
+    const result = spawnSync("pyflakes3", [join(__dirname, "..", "config-templates", "userJob.py")], {
       encoding: "utf8",
     });
-    expect(result.stderr).toBe("");
+    expect(`${result.stdout}${result.stderr}`).toBe("");
     expect(result.status).toBe(0);
+    const declared = Object.fromEntries(
+      [...renderUserJobScript().matchAll(/^EXIT_([A-Z_]+) = (\d+)$/gm)].map(([, name, code]) => [
+        name.toLowerCase().replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase()),
+        Number(code),
+      ]),
+    );
+    expect(declared).toEqual(USER_JOB_EXIT);
+    expect(renderUserJobScript()).toContain(`os.environ["${USER_JOB_ENV}"]`);
+  });
+
+  test("the job is told where Synapse answers", async () => {
+    answer = () => reply(0, { result: "created" });
+    await runUserJob(target(), ensureJob(BASE_INPUTS, BASE_INPUTS.adminPassword));
+    expect(jobOf(shim.created.at(-1)!)).toMatchObject({ synapseUrl: "http://synapse:8008" });
   });
 });
 

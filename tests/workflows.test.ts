@@ -44,7 +44,9 @@ test("pull requests: tests, then a preview of staging and prod with the policy p
   expect(Object.keys(workflow.on)).toEqual(["pull_request"]);
   expect(workflow.permissions).toEqual({ contents: "read", "pull-requests": "write" });
   expect(workflow.jobs.test.steps.map((s) => s.run).filter(Boolean)).toEqual([
-    expect.stringContaining("apt-get install -y -q --no-install-recommends shellcheck nginx-light cloud-init python3"),
+    expect.stringContaining(
+      "apt-get install -y -q --no-install-recommends shellcheck nginx-light cloud-init python3 pyflakes3",
+    ),
     "npm ci",
     "npm run lint",
     "npm run build",

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as scaleway from "@pulumiverse/scaleway";
 import type { PortRange } from "../config";
-import { DATA_DIRS, IMAGE_USERS } from "../../config-templates/paths";
+import type { DataDir, PublicPort } from "../services/registry";
 import { DATA_MOUNT, DOCKER_TLS_PORT, renderCloudInit } from "../../config-templates/cloudInit";
 import { DELETED_TAG, RETAINED_TAG, WORLD } from "./conventions";
 import { DockerTls } from "./dockerTls";
@@ -25,6 +25,10 @@ export interface ScalewayHostArgs {
   sshPublicKeys: string[];
   /** UDP ports coturn relays media on; opened in the security group. Can change at any time. */
   turnRelayPorts: PortRange;
+  /** The services' public ports, opened to the world. Can change at any time. */
+  publicPorts: PublicPort[];
+  /** Directories made on the data volume at first boot, with their owners. Only read at first boot. */
+  dataDirs: DataDir[];
   /**
    * A data volume kept from an earlier deploy (`<zone>/<uuid>`), attached instead of creating one. It
    * is not managed by this stack: destroy never deletes it. Default: a new volume.
@@ -44,21 +48,12 @@ interface Rule {
  * anywhere; SSH and the Docker API from `adminCidrs` only (or, when it is empty, from anywhere,
  * where keys and mTLS are the only guard). Everything else is dropped.
  */
-export function inboundRules(args: Pick<ScalewayHostArgs, "adminCidrs" | "turnRelayPorts">): Rule[] {
-  const publicPorts: Array<[Rule["protocol"], number]> = [
-    ["TCP", 80],
-    ["TCP", 443],
-    ["TCP", 8448],
-    ["TCP", 3478],
-    ["UDP", 3478],
-    ["TCP", 5349],
-    ["UDP", 5349],
-  ];
+export function inboundRules(args: Pick<ScalewayHostArgs, "adminCidrs" | "turnRelayPorts" | "publicPorts">): Rule[] {
   const relay = `${args.turnRelayPorts.min}-${args.turnRelayPorts.max}`;
   const adminSources = args.adminCidrs.length > 0 ? args.adminCidrs : WORLD;
   return [
     ...WORLD.flatMap((ipRange) => [
-      ...publicPorts.map(([protocol, port]) => ({ protocol, port, ipRange })),
+      ...args.publicPorts.map(({ protocol, port }) => ({ protocol, port, ipRange })),
       { protocol: "UDP" as const, portRange: relay, ipRange },
     ]),
     ...adminSources.flatMap((ipRange) => [
@@ -67,17 +62,6 @@ export function inboundRules(args: Pick<ScalewayHostArgs, "adminCidrs" | "turnRe
     ]),
   ];
 }
-
-/** Directories on the data volume, owned by the user of the image that writes them. */
-export const DATA_VOLUME_DIRS = [
-  { path: DATA_DIRS.postgres, owner: "0", mode: "0700" },
-  { path: "synapse", owner: IMAGE_USERS.synapse, mode: "0750" },
-  { path: DATA_DIRS.media, owner: IMAGE_USERS.synapse, mode: "0750" },
-  { path: DATA_DIRS.letsencrypt, owner: "0", mode: "0700" },
-  { path: "certs", owner: "0", mode: "0755" },
-  { path: DATA_DIRS.haproxyCerts, owner: IMAGE_USERS.haproxy, mode: "0700" },
-  { path: DATA_DIRS.coturnCerts, owner: IMAGE_USERS.coturn, mode: "0700" },
-];
 
 /**
  * One Scaleway ARM instance running Docker: a routed flexible IPv4 and IPv6, a drop-by-default
@@ -142,7 +126,7 @@ export class ScalewayHost extends pulumi.ComponentResource {
           dockerCaCert: ca,
           dockerServerCert: cert,
           dockerServerKey: key,
-          dataDirs: DATA_VOLUME_DIRS,
+          dataDirs: args.dataDirs,
         }),
       );
 

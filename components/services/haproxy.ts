@@ -2,6 +2,7 @@ import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { HAPROXY, PORTS } from "../../config-templates/paths";
 import { renderHaproxyCfg, type HaproxyInput } from "../../config-templates/haproxy";
+import { facts, type Service } from "./registry";
 import { IMAGE_USER_READABLE, serviceContainer, UNPRIVILEGED_PORT_START, upload, type ServiceArgs } from "./container";
 
 export interface HaproxyArgs extends ServiceArgs {
@@ -17,8 +18,40 @@ export interface HaproxyArgs extends ServiceArgs {
   hostPorts?: Partial<Record<number, number>>;
 }
 
+/**
+ * HAProxy's routes and backends from what the running services declare (components/services/registry.ts):
+ * each route's ACL, its host (resolved from the settings) or paths, and the order HAProxy checks them in.
+ */
+export function proxyRouting(
+  running: Service[],
+  hosts: Record<"elementHost" | "adminHost", string>,
+): Pick<HaproxyInput, "routes" | "backends" | "federationBackend" | "acmeBackend"> {
+  const backendName = (service: Service) => facts(service).host.replace(/-/g, "_");
+  const routed = running.filter((s) => facts(s).routes);
+  return {
+    routes: routed.flatMap((service) =>
+      (facts(service).routes ?? []).map(({ order, route }) => ({
+        backend: backendName(service),
+        acl: route.acl,
+        order,
+        match: "hostKey" in route.match ? { host: hosts[route.match.hostKey] } : { paths: [...route.match.paths] },
+        adminOnly: route.adminOnly ?? false,
+      })),
+    ),
+    backends: routed.map((service) => ({
+      name: backendName(service),
+      host: facts(service).host,
+      port: Object.values(facts(service).ports)[0],
+      ...(facts(service).httpCheck ? { httpCheck: facts(service).httpCheck } : {}),
+    })),
+    // The federation port is Synapse's; ACME challenges are answered from NGINX's webroot.
+    federationBackend: backendName("synapse"),
+    acmeBackend: backendName("nginx"),
+  };
+}
+
 /** The public ports to publish: HAProxy is the only container that publishes any. */
-export const PUBLISHED_PORTS = [80, 443, 8448];
+export const PUBLISHED_PORTS = (facts("haproxy").publicPorts ?? []).map((p) => p.port);
 
 /** HAProxy: TLS, routing, the admin-API gate and the per-source rate limit. */
 export class Haproxy extends pulumi.ComponentResource {

@@ -1,21 +1,43 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { LOCAL_PORTS, type Service, type Settings } from "../config";
-import { DATA_VOLUME_DIRS } from "../host/scalewayHost";
+import { LOCAL_PORTS, type Settings } from "../config";
+import { SERVICE_NAMES, type Service } from "./registry";
+import { DATA_VOLUME_DIRS } from "./registry";
 import type { Secrets } from "../secrets/secrets";
 import { DATA_DIRS, IMAGE_USERS } from "../../config-templates/paths";
 import { HAPROXY_DEFAULT_REQUESTS_PER_10S } from "../../config-templates/haproxy";
 import { MAX_UPLOAD_BYTES, type Sizing } from "../../config-templates/sizing";
 import { Certificates } from "./certbot";
 import { Coturn } from "./coturn";
-import { Haproxy } from "./haproxy";
+import { Haproxy, proxyRouting } from "./haproxy";
 import { Postgres } from "./postgres";
 import { Synapse } from "./synapse";
 import { AdminUi, Element, Nginx } from "./web";
 
+/** What the services are made from: the slice of the settings MatrixServices reads. */
+export type ServiceSettings = Pick<
+  Settings,
+  | "serverName"
+  | "matrixHost"
+  | "elementHost"
+  | "turnHost"
+  | "adminHost"
+  | "adminUi"
+  | "adminCidrs"
+  | "manageApexRecords"
+  | "acmeEmail"
+  | "acmeServer"
+  | "federation"
+  | "images"
+  | "httpsPort"
+  | "synapseExtraConfig"
+  | "synapseExtraConfigSecret"
+  | "turnRelayPorts"
+>;
+
 export interface MatrixServicesArgs {
-  /** The validated stack settings. */
-  settings: Settings;
+  /** The validated stack settings this component reads. Changing serverName later is not supported. */
+  settings: ServiceSettings;
   /** Generated secrets and the fallback certificate. */
   secrets: Secrets;
   /** The Docker daemon to run on. Any daemon works: nothing here is specific to Scaleway. */
@@ -61,7 +83,12 @@ export function dataDirsScript(root: string): string {
  * Every public hostname pointed at this host, one certificate for them all. The server name (where
  * the .well-known documents live) is included only when its records point here.
  */
-export function publicHostnames(settings: Settings): string[] {
+export function publicHostnames(
+  settings: Pick<
+    Settings,
+    "serverName" | "matrixHost" | "elementHost" | "turnHost" | "adminHost" | "adminUi" | "manageApexRecords"
+  >,
+): string[] {
   const apex = settings.manageApexRecords ? [settings.serverName] : [];
   const admin = settings.adminUi ? [settings.adminHost] : [];
   return [...new Set([settings.matrixHost, settings.elementHost, settings.turnHost, ...admin, ...apex])];
@@ -219,16 +246,24 @@ export class MatrixServices extends pulumi.ComponentResource {
       child,
     );
 
+    // The services this stack runs, in the registry's order.
+    const running = SERVICE_NAMES.filter(
+      (s) => (s !== "synapseAdmin" || settings.adminUi) && (s !== "certbot" || !args.local),
+    );
     this.haproxy = new Haproxy(
       `${name}-haproxy`,
       {
         ...base("haproxy"),
         proxy: {
-          serverName: settings.serverName,
-          matrixHost: settings.matrixHost,
-          elementHost: settings.elementHost,
-          turnHost: settings.turnHost,
-          ...(settings.adminUi ? { adminHost: settings.adminHost } : {}),
+          knownHosts: [
+            settings.serverName,
+            settings.matrixHost,
+            settings.elementHost,
+            settings.turnHost,
+            ...(settings.adminUi ? [settings.adminHost] : []),
+          ],
+          // What each running service declares it serves (components/services/registry.ts).
+          ...proxyRouting(running, { elementHost: settings.elementHost, adminHost: settings.adminHost }),
           adminCidrs: settings.adminCidrs,
           maxBodyBytes: MAX_UPLOAD_BYTES,
           requestsPer10s: HAPROXY_DEFAULT_REQUESTS_PER_10S,

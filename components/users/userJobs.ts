@@ -5,7 +5,13 @@
  * Like dockerApi.ts, this runs inside the serialized MatrixUser provider: Node built-ins only, plain
  * Errors with a `code` (a USER_JOB_EXIT value), nothing captured from Pulumi or the stack's config.
  */
-import { renderUserJobScript, USER_JOB_ENV, USER_JOB_EXIT, type UserJob } from "../../config-templates/userJob";
+import {
+  renderUserJobScript,
+  SYNAPSE_INTERNAL_URL,
+  USER_JOB_ENV,
+  USER_JOB_EXIT,
+  type UserJob,
+} from "../../config-templates/userJob";
 import { runOneShot, type DockerConnection } from "./dockerApi";
 
 /** Where the job runs: the Docker daemon, the Synapse image (it has Python) and the internal network. */
@@ -47,7 +53,8 @@ export async function runUserJob(target: JobTarget, job: UserJob): Promise<UserJ
     // The image's ENTRYPOINT (the Synapse image's /start.py) would take "python3" for its mode.
     entrypoint: ["python3", "-c", renderUserJobScript()],
     cmd: [],
-    env: [`${USER_JOB_ENV}=${JSON.stringify(job)}`],
+    // Where Synapse answers is the stack's fact, not the script's.
+    env: [`${USER_JOB_ENV}=${JSON.stringify({ ...job, synapseUrl: SYNAPSE_INTERNAL_URL })}`],
     memoryMb: USER_JOB_MEMORY_MB,
     timeoutSeconds: job.waitSeconds + 120,
   });

@@ -13,7 +13,7 @@
 import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DEFAULT_IMAGES } from "../../components/config";
+import { DEFAULT_IMAGES } from "../../components/services/registry";
 import { contractOf, type ImageContract } from "../support/imageContracts";
 import type { TestDockerDaemon } from "./dockerd";
 

@@ -19,7 +19,7 @@ import * as YAML from "yaml";
 import { POSTGRES, PORTS, SYNAPSE } from "../../config-templates/paths";
 import { Harness, tail } from "./harness";
 import { cgroupPrefix, log, REPO, runIsolated } from "./isolation";
-import type { LoadPlan, PhaseResult } from "./load";
+import type { LoadPlan } from "./load";
 import {
   compare,
   formatReport,
@@ -32,6 +32,7 @@ import {
   type MemoryPeak,
   type ServerRun,
   type Workload,
+  type PhaseResult,
 } from "./benchReport";
 import { NET, STAND_INS, TEST_CONFIG, TEST_DOMAIN } from "./overlay";
 import { packageVersions } from "./rootfs";

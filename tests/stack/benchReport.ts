@@ -3,8 +3,22 @@
  * comparisons (ours / stock, proxied / direct) and printed table made from them. Pure; bench.ts measures.
  */
 import { parseArgs } from "node:util";
-import type { PhaseResult } from "./load";
 import type { Memory } from "./sandbox";
+
+export interface PhaseResult {
+  kind: "rate" | "saturate";
+  offeredPerSecond?: number;
+  concurrency?: number;
+  seconds: number;
+  sent: number;
+  ok: number;
+  /** Failed sends by HTTP status (or "error" for a connection failure), with one example each. */
+  failures: Record<string, { count: number; example: string }>;
+  achievedPerSecond: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number };
+  /** CPU the load generator itself used (it shares the machine with the server). */
+  cpuSeconds: number;
+}
 
 /** The daemons whose memory the benchmark reports. */
 export const MEASURED = ["synapse", "postgres", "haproxy"] as const;

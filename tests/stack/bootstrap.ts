@@ -7,7 +7,7 @@
  */
 import { chmodSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DATA_VOLUME_DIRS } from "../../components/host/scalewayHost";
+import { DATA_VOLUME_DIRS } from "../../components/services/registry";
 import { DATA_MOUNT, renderBootstrapScript } from "../../config-templates/cloudInit";
 import { inRoot, type Sandbox } from "./sandbox";
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { DATA_MOUNT } from "../../config-templates/cloudInit";
 import { POSTGRES } from "../../config-templates/paths";
 import { parseSettings } from "../../components/config";
-import { DATA_VOLUME_DIRS } from "../../components/host/scalewayHost";
+import { DATA_VOLUME_DIRS } from "../../components/services/registry";
 import { publicHostnames } from "../../components/services/matrixServices";
 import { captureContainers, type Capture, type ContainerSpec } from "./capture";
 import type { Check } from "./client";

@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { registerWithSharedSecret } from "../../components/users/registration";
-import { latencySummary } from "./benchReport";
+import { latencySummary, type PhaseResult } from "./benchReport";
 
 export interface LoadPlan {
   serverName: string;
@@ -34,21 +34,6 @@ export interface BenchUser {
   userId: string;
   token: string;
   roomId: string;
-}
-
-export interface PhaseResult {
-  kind: "rate" | "saturate";
-  offeredPerSecond?: number;
-  concurrency?: number;
-  seconds: number;
-  sent: number;
-  ok: number;
-  /** Failed sends by HTTP status (or "error" for a connection failure), with one example each. */
-  failures: Record<string, { count: number; example: string }>;
-  achievedPerSecond: number;
-  latencyMs: { p50: number; p90: number; p99: number; max: number };
-  /** CPU the load generator itself used (it shares the machine with the server). */
-  cpuSeconds: number;
 }
 
 interface Answer {

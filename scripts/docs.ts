@@ -9,9 +9,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as YAML from "yaml";
 import { KNOWN_SERVER_TYPES } from "../components/render/offline";
-import { phaseOf, type BenchReport, type ServerRun } from "../tests/stack/benchReport";
 import { CONFIG_KEYS, PROJECT, type ConfigKey } from "../components/config";
-import { deriveSizing, totalMb } from "./sizing";
+import { deriveSizing, totalMb } from "../config-templates/sizing";
 
 export const START_MARKER = "<!-- config-reference:start (generated from components/config.ts by npm run docs) -->";
 export const END_MARKER = "<!-- config-reference:end -->";
@@ -21,6 +20,37 @@ export const SIZING_END = "<!-- sizing:end -->";
 export const BENCH_FIGURES = "tests/stack/bench-figures.json";
 export const BENCH_START = `<!-- bench:start (generated from ${BENCH_FIGURES} by npm run docs) -->`;
 export const BENCH_END = "<!-- bench:end -->";
+
+/** What the README reads of a saved `npm run bench` report (tests/stack/benchReport.ts writes it). */
+export interface BenchReport {
+  ok: boolean;
+  startedAt: string;
+  seconds: number;
+  machine: { cpus: number; cpuModel: string; cpuMhz?: number; arch: string; memoryMb: number };
+  versions: Record<string, string>;
+  workload: { users: number; rooms: number; concurrency: number; phaseSeconds: number; ratePerSecond?: number };
+  runs: ServerRun[];
+}
+type Figures = { rssMb: number; pssMb: number };
+interface ServerRun {
+  server: string;
+  idle: Record<"synapse" | "postgres" | "haproxy", Figures>;
+  peak: Record<"synapse" | "postgres" | "haproxy", Figures & { limitMb?: number }>;
+  phases: Record<
+    string,
+    {
+      achievedPerSecond: number;
+      latencyMs: { p50: number; p99: number };
+      cpuPercent: { synapse: number };
+    }
+  >;
+}
+
+function phaseOf(run: ServerRun, label: string) {
+  const found = run.phases[label];
+  if (!found) throw new Error(`the ${run.server} run has no ${label} phase`);
+  return found;
+}
 
 /** The derived sizing for every BASIC2-A type, as a markdown table. */
 export function renderSizingTable(): string {

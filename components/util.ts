@@ -1,5 +1,6 @@
 /**
- * Address ranges: parsing CIDRs, and whether a set of them covers a whole address family (which the
+ * Helpers shared by the config, the renderers and the policy pack: deep merging of settings, and
+ * address ranges (parsing CIDRs, and whether a set of them covers a whole address family, which the
  * config refuses for adminCidrs and the policy pack refuses on admin ports).
  */
 import * as net from "node:net";
@@ -61,4 +62,21 @@ export function coveredFamilies(cidrs: string[]): ("IPv4" | "IPv6")[] {
     if (next === 1n << BigInt(width)) covered.push(family);
   }
   return covered;
+}
+
+/**
+ * Deep-merges `extra` over `base`: objects merge key by key, anything else (arrays included)
+ * replaces. Neither input is modified.
+ */
+export function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    const current = out[key];
+    out[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value;
+  }
+  return out;
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
