@@ -21,10 +21,12 @@ import { DnsRecords } from "./components/dns/records";
 import { ScalewayHost } from "./components/host/scalewayHost";
 import { Secrets } from "./components/secrets/secrets";
 import { LocalCa } from "./components/secrets/localCa";
-import type { DockerConnection } from "./components/users/dockerApi";
+import type { DockerConnection } from "./components/dockerApi";
 import { Users } from "./components/users/users";
-import { MatrixServices, publicHostnames } from "./components/services/matrixServices";
-import { DATA_VOLUME_DIRS, PUBLIC_PORTS } from "./components/services/registry";
+import { MatrixServices, publicHostnames, type BackupTarget } from "./components/services/matrixServices";
+import { BACKUP_CONTAINER } from "./components/backup/backup";
+import { BackupStorage } from "./components/backup/storage";
+import { DATA_VOLUME_DIRS, facts, PUBLIC_PORTS } from "./components/services/registry";
 import {
   deriveSizing,
   MAX_RAM_FRACTION,
@@ -98,10 +100,18 @@ function servicesAndUsers(
     dataRoot: string;
     sizing: Sizing;
     local?: { certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> };
+    /** Where backups go, when they are on; the repository's password comes from the secrets. */
+    backup?: Omit<BackupTarget, "password" | "schedule"> & { bucketRef?: pulumi.Input<string> };
   },
 ) {
   const secrets = new Secrets("secrets", settings.restoreSecrets ? { restore: settings.restoreSecrets } : {});
-  const services = new MatrixServices("matrix", { settings, secrets, ...target });
+  const { backup, ...host } = target;
+  const services = new MatrixServices("matrix", {
+    settings,
+    secrets,
+    ...host,
+    ...(backup ? { backup: { ...backup, schedule: settings.backup, password: secrets.backupPassword } } : {}),
+  });
 
   // A re-deploy over a retained volume reuses the admin password its database holds.
   const adminPassword = settings.adminPassword ?? settings.restoreSecrets?.adminPassword;
@@ -135,7 +145,23 @@ function servicesAndUsers(
       signingKey: secrets.signingKey,
       postgresPassword: secrets.postgresPassword,
       adminPassword: users.adminPassword,
+      backupPassword: secrets.backupPassword,
+      ...(backup?.bucketRef ? { backupBucket: backup.bucketRef } : {}),
     }),
+    ...(backup
+      ? {
+          // Where the backups are (no secret in it; the key is in restoreSecrets and the host's files).
+          backupRepository: backup.repositoryHostDir ?? backup.repository,
+          // What `npm run restore` needs to reach the host's backup container (a secret: it holds keys).
+          backupAdmin: pulumi.secret(
+            pulumi.output(target.connection).apply((connection) => ({
+              connection,
+              container: BACKUP_CONTAINER,
+              synapseContainer: facts("synapse").host,
+            })),
+          ),
+        }
+      : {}),
     adminUser: users.adminUserId,
     adminPassword: users.adminPassword,
     userPasswords: users.passwords,
@@ -200,6 +226,7 @@ async function deployToScaleway(settings: Settings) {
   const shared = servicesAndUsers(settings, {
     provider,
     connection,
+    ...(settings.backup.enabled ? { backup: scalewayBackupTarget(settings) } : {}),
     publicIpv4: host.ipv4,
     // The host's daemon.json turns the userland proxy off and ip6tables on (config-templates/cloudInit.ts).
     ipv6: true,
@@ -222,6 +249,27 @@ async function deployToScaleway(settings: Settings) {
   };
 }
 
+/**
+ * Where the scaleway target backs up: a given S3 repository, the bucket of the stack whose
+ * restoreSecrets this stack was given (a recovery), or a bucket of its own.
+ */
+function scalewayBackupTarget(settings: Settings) {
+  if (settings.backup.repository) {
+    return { repository: settings.backup.repository, credentials: pulumi.secret(settings.backup.credentials!) };
+  }
+  const existing = settings.restoreSecrets?.backupBucket?.split("/");
+  const storage = new BackupStorage("backup-storage", {
+    region: new pulumi.Config("scaleway").get("region") ?? DEFAULT_REGION,
+    stackName: pulumi.getStack(),
+    retainOnDelete: settings.retainDataOnDestroy,
+    ...(existing ? { existing: { region: existing[0], projectId: existing[1], bucket: existing[2] } } : {}),
+  });
+  return { repository: storage.repository, credentials: storage.credentials, bucketRef: storage.bucketRef };
+}
+
+/** Object Storage region when the stack sets no `scaleway:region`. */
+const DEFAULT_REGION = "fr-par";
+
 /** RAM the local target sizes its containers for (as the default instance type). */
 const LOCAL_RAM_BYTES = 4 * 1024 ** 3;
 
@@ -242,6 +290,13 @@ function deployToDocker(settings: Settings) {
     dataRoot: settings.localDataDir,
     sizing: checkedSizing(LOCAL_RAM_BYTES, settings),
     local: { certPem: ca.certPem, keyPem: ca.keyPem },
+    ...(settings.backup.enabled
+      ? {
+          backup: settings.backup.repository.startsWith("/")
+            ? { repositoryHostDir: settings.backup.repository }
+            : { repository: settings.backup.repository, credentials: pulumi.secret(settings.backup.credentials!) },
+        }
+      : {}),
   });
   return {
     ...shared,

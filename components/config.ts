@@ -86,6 +86,31 @@ export interface Settings {
   dataVolumeId?: string;
   /** Secrets of an earlier deploy to reuse over its retained volume. */
   restoreSecrets?: RestoreSecrets;
+  /** Scheduled, encrypted, off-host backups (restic). */
+  backup: BackupSettings;
+}
+
+/** How many snapshots `restic forget` keeps: the newest of each of the last N days, weeks and months. */
+export interface BackupRetention {
+  daily: number;
+  weekly: number;
+  monthly: number;
+}
+
+export interface BackupSettings {
+  enabled: boolean;
+  /**
+   * Where the restic repository lives: "" for the stack's own Scaleway bucket (scaleway target), an
+   * `s3:https://host/bucket[/path]` URL, or (docker target) an absolute directory on the Docker host.
+   */
+  repository: string;
+  /** Credentials of an s3: repository that is not the stack's own bucket. */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Hours between two backups. */
+  intervalHours: number;
+  retention: BackupRetention;
+  /** Days between two `restic check` runs. */
+  checkEveryDays: number;
 }
 
 export const TARGETS = ["scaleway", "docker"] as const;
@@ -102,6 +127,10 @@ export interface RestoreSecrets {
   postgresPassword?: string;
   /** The first admin's password, whose account the retained database holds. */
   adminPassword?: string;
+  /** The restic repository's password: without it no backup of the old stack can be read. */
+  backupPassword?: string;
+  /** The old stack's own backup bucket, `<region>/<projectId>/<bucket>`: a new stack backs up to it and restores from it. */
+  backupBucket?: string;
 }
 
 /** One managed user. */
@@ -327,6 +356,12 @@ export const CONFIG_KEYS: Record<string, ConfigKey> = {
     default: {},
     description: `Overrides of the memory settings derived from the instance's RAM (see Sizing): {memoryMb: {${SERVICE_NAMES.join(", ")}: MiB}, synapse: {cacheFactor, cacheMaxMb, cacheTargetMb, eventCacheK, presence, remoteRoomComplexity}, postgres: {sharedBuffersMb, effectiveCacheSizeMb, workMemMb, maintenanceWorkMemMb, walBuffersMb, maxConnections}}. Checked against RAM before any resource.`,
   },
+  backup: {
+    type: "object",
+    default: {},
+    description:
+      "Encrypted, deduplicated backups with restic (see Backups and restore): {enabled (default: true on scaleway; on docker, when repository is set), repository (empty: on scaleway a bucket of the stack's own, kept on destroy; or an s3:https://host/bucket[/path] URL; on docker also a directory on the Docker host), accessKeyId and secretAccessKey (for an s3: URL only; set them with --secret --path), intervalHours (default 24, 1-168), retention {daily 7, weekly 4, monthly 12}, checkEveryDays (default 7, 1-90)}. The repository may change later only to one holding the same backups.",
+  },
 };
 
 /** A refused configuration. Pulumi prints a RunError's message without a stack trace. */
@@ -448,6 +483,7 @@ export function echoable(key: string): boolean {
   const top = key.split(/[.[]/)[0];
   const declared = CONFIG_KEYS[top] as ConfigKey | undefined;
   if (!declared || declared.secret || top === "synapseExtraConfig") return false;
+  if (top === "backup") return !/^backup\.(accessKeyId|secretAccessKey)$/.test(key);
   return top !== "users" || /^users\[\d+\]\.(name|admin|displayName|deactivated)$/.test(key);
 }
 
@@ -665,6 +701,13 @@ export function parseSettings(raw: Record<string, string | undefined>, secretKey
   }
   const sizing = parseSizing(decoded.sizing, bad);
   const restoreSecrets = parseRestoreSecrets(decoded.restoreSecrets as string | undefined, bad);
+  const backup = parseBackup(decoded.backup, {
+    target,
+    localDataDir,
+    encrypted: secretKeys.includes("backup"),
+    restoredBucket: restoreSecrets?.backupBucket !== undefined,
+    bad,
+  });
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -698,7 +741,182 @@ export function parseSettings(raw: Record<string, string | undefined>, secretKey
     localDataDir,
     ...(dataVolumeId !== undefined ? { dataVolumeId } : {}),
     ...(restoreSecrets ? { restoreSecrets } : {}),
+    backup,
   };
+}
+
+export const BACKUP_DEFAULTS = {
+  intervalHours: 24,
+  retention: { daily: 7, weekly: 4, monthly: 12 },
+  checkEveryDays: 7,
+} as const;
+const BACKUP_KEYS = [
+  "enabled",
+  "repository",
+  "accessKeyId",
+  "secretAccessKey",
+  "intervalHours",
+  "retention",
+  "checkEveryDays",
+] as const;
+/** restic's S3 repository URL, as firmground accepts it: TLS, a host, a bucket, an optional path. */
+const S3_REPOSITORY =
+  /^s3:https:\/\/([a-z0-9]([a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:]+\])(:\d{1,5})?\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[\w.-]+)*\/?$/;
+/** S3 access keys and secrets: printable, no spaces or quotes (they are written to a shell env file). */
+const S3_CREDENTIAL = /^[A-Za-z0-9+/=._-]+$/;
+
+function parseBackup(
+  value: unknown,
+  context: { target: Target; localDataDir: string; encrypted: boolean; restoredBucket: boolean; bad: Complain },
+): BackupSettings {
+  const { target, bad } = context;
+  const settings: BackupSettings = {
+    enabled: target === "scaleway",
+    repository: "",
+    intervalHours: BACKUP_DEFAULTS.intervalHours,
+    retention: { ...BACKUP_DEFAULTS.retention },
+    checkEveryDays: BACKUP_DEFAULTS.checkEveryDays,
+  };
+  if (!isPlainObject(value)) {
+    bad("backup", value, `expected an object with ${BACKUP_KEYS.join(", ")}`);
+    return settings;
+  }
+  unknownKeys("backup", value, BACKUP_KEYS, bad);
+  const whole = (key: "intervalHours" | "checkEveryDays", min: number, max: number) => {
+    const v = value[key];
+    if (v === undefined) return;
+    if (Number.isInteger(v) && (v as number) >= min && (v as number) <= max) settings[key] = v as number;
+    else bad(`backup.${key}`, v, `expected a whole number from ${min} to ${max}`);
+  };
+  whole("intervalHours", 1, 168);
+  whole("checkEveryDays", 1, 90);
+
+  const retention = value.retention;
+  if (retention !== undefined) {
+    if (!isPlainObject(retention)) bad("backup.retention", retention, "expected an object {daily, weekly, monthly}");
+    else {
+      unknownKeys("backup.retention", retention, ["daily", "weekly", "monthly"], bad);
+      for (const period of ["daily", "weekly", "monthly"] as const) {
+        const v = retention[period];
+        if (v === undefined) continue;
+        if (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 1000)
+          settings.retention[period] = v as number;
+        else bad(`backup.retention.${period}`, v, "expected a whole number of snapshots from 0 to 1000");
+      }
+      const { daily, weekly, monthly } = settings.retention;
+      if (daily + weekly + monthly === 0) {
+        bad(
+          "backup.retention",
+          retention,
+          "keeps nothing: restic forget would delete every snapshot; keep at least one",
+        );
+      }
+    }
+  }
+
+  const repository = value.repository;
+  if (repository !== undefined && repository !== "") {
+    if (typeof repository !== "string") bad("backup.repository", repository, "expected a string");
+    else if (repository.startsWith("s3:")) {
+      if (!S3_REPOSITORY.test(repository)) {
+        bad(
+          "backup.repository",
+          repository,
+          "expected restic's S3 URL s3:https://<host>[:port]/<bucket>[/<path>] (https only, no credentials in it)",
+        );
+      } else settings.repository = repository.replace(/\/$/, "");
+    } else if (repository.startsWith("/")) {
+      const dir = normalizedDir(repository);
+      if (target !== "docker") {
+        bad(
+          "backup.repository",
+          repository,
+          "a directory on the host is not off the host: on the scaleway target leave it empty (the stack's own bucket) or give an s3:https:// URL",
+        );
+      } else if (!/^\/[\w./-]*$/.test(repository) || repository.split("/").includes("..")) {
+        bad(
+          "backup.repository",
+          repository,
+          "expected an absolute directory on the Docker host, like /srv/firmground-backups",
+        );
+      } else if (isSystemDir(dir)) {
+        bad("backup.repository", repository, "is a system directory or inside one; use a directory of its own");
+      } else if (
+        dir === context.localDataDir ||
+        dir.startsWith(`${context.localDataDir}/`) ||
+        context.localDataDir.startsWith(`${dir}/`)
+      ) {
+        bad(
+          "backup.repository",
+          repository,
+          `overlaps localDataDir ${context.localDataDir}: backups must survive losing the data directory; use another directory (better: another disk)`,
+        );
+      } else settings.repository = dir;
+    } else {
+      bad(
+        "backup.repository",
+        repository,
+        `expected an s3:https://<host>/<bucket> URL${target === "docker" ? " or an absolute directory on the Docker host" : ""}`,
+      );
+    }
+  }
+
+  const { accessKeyId, secretAccessKey } = value;
+  const isS3 = settings.repository.startsWith("s3:");
+  // A refused repository is reported once; its credentials are not judged against it.
+  const repositoryRefused = typeof repository === "string" && repository !== "" && settings.repository === "";
+  if ((accessKeyId !== undefined || secretAccessKey !== undefined) && !repositoryRefused) {
+    if (!isS3) {
+      bad(
+        accessKeyId !== undefined ? "backup.accessKeyId" : "backup.secretAccessKey",
+        undefined,
+        settings.repository === "" && target === "scaleway"
+          ? "the stack's own bucket gets a key of its own; give credentials only with an s3: repository"
+          : "credentials go with an s3: repository only",
+      );
+    } else if (!context.encrypted) {
+      bad(
+        "backup.secretAccessKey",
+        undefined,
+        `must be stored encrypted: pulumi config set --secret --path '${PROJECT}:backup.secretAccessKey' …`,
+      );
+    }
+  }
+  if (isS3) {
+    const credentialProblem = (key: string, v: unknown, min: number) => {
+      if (typeof v !== "string" || v.length < min || v.length > 256 || !S3_CREDENTIAL.test(v)) {
+        bad(
+          `backup.${key}`,
+          undefined,
+          v === undefined
+            ? `required with an s3: repository (pulumi config set --secret --path '${PROJECT}:backup.${key}' …)`
+            : `expected ${min}-256 of A-Z a-z 0-9 + / = . _ -`,
+        );
+        return true;
+      }
+      return false;
+    };
+    const badId = credentialProblem("accessKeyId", accessKeyId, 3);
+    const badSecret = credentialProblem("secretAccessKey", secretAccessKey, 8);
+    if (!badId && !badSecret && context.encrypted) {
+      settings.credentials = { accessKeyId: accessKeyId as string, secretAccessKey: secretAccessKey as string };
+    }
+  }
+
+  const enabled = value.enabled;
+  if (enabled !== undefined && typeof enabled !== "boolean") bad("backup.enabled", enabled, "expected true or false");
+  settings.enabled =
+    typeof enabled === "boolean"
+      ? enabled
+      : target === "scaleway" || settings.repository !== "" || context.restoredBucket;
+  if (settings.enabled && target === "docker" && settings.repository === "") {
+    bad(
+      "backup.enabled",
+      true,
+      "the docker target has no bucket of its own: set backup.repository to a directory on the Docker host or an s3:https:// URL",
+    );
+  }
+  return settings;
 }
 
 const SYNAPSE_TUNING_KEYS = [
@@ -762,6 +980,11 @@ const VOLUME_ID = /^[a-z]{2}-[a-z]{3}-\d\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0
 /** Synapse's signing key file: algorithm, key id, unpadded base64 of a 32-byte seed. */
 const SIGNING_KEY = /^ed25519 a_[A-Za-z0-9_]+ [A-Za-z0-9+/]{43}\n?$/;
 
+const RESTORE_SECRET_KEYS = ["signingKey", "postgresPassword", "adminPassword", "backupPassword", "backupBucket"];
+/** A Scaleway bucket as a new stack finds it: region, project id, bucket name. */
+const BACKUP_BUCKET =
+  /^[a-z]{2}-[a-z]{3}\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
 function parseRestoreSecrets(text: string | undefined, bad: Complain): RestoreSecrets | undefined {
   if (text === undefined) return undefined;
   let value: unknown;
@@ -770,12 +993,28 @@ function parseRestoreSecrets(text: string | undefined, bad: Complain): RestoreSe
   } catch {
     value = undefined;
   }
-  const allowed = "the JSON of the old stack's restoreSecrets output: {signingKey, postgresPassword, adminPassword}";
+  const allowed =
+    "the JSON of the old stack's restoreSecrets output: {signingKey, postgresPassword, adminPassword, backupPassword, backupBucket}";
   if (!isPlainObject(value)) return void bad("restoreSecrets", "[secret]", allowed);
-  unknownKeys("restoreSecrets", value, ["signingKey", "postgresPassword", "adminPassword"], (key, _v, why) =>
-    bad(key, "[secret]", why),
-  );
-  const { signingKey, postgresPassword, adminPassword } = value;
+  unknownKeys("restoreSecrets", value, RESTORE_SECRET_KEYS, (key, _v, why) => bad(key, "[secret]", why));
+  const { signingKey, postgresPassword, adminPassword, backupPassword, backupBucket } = value;
+  if (backupBucket !== undefined && (typeof backupBucket !== "string" || !BACKUP_BUCKET.test(backupBucket))) {
+    bad(
+      "restoreSecrets.backupBucket",
+      "[secret]",
+      "expected <region>/<project id>/<bucket>, as the old stack wrote it",
+    );
+  }
+  if (
+    backupPassword !== undefined &&
+    (typeof backupPassword !== "string" || backupPassword.length < MIN_PASSWORD_LENGTH)
+  ) {
+    bad(
+      "restoreSecrets.backupPassword",
+      "[secret]",
+      `the old repository's password: at least ${MIN_PASSWORD_LENGTH} characters`,
+    );
+  }
   if (signingKey !== undefined && (typeof signingKey !== "string" || !SIGNING_KEY.test(signingKey))) {
     bad(
       "restoreSecrets.signingKey",
@@ -786,7 +1025,7 @@ function parseRestoreSecrets(text: string | undefined, bad: Complain): RestoreSe
   if (postgresPassword !== undefined && (typeof postgresPassword !== "string" || postgresPassword.length === 0)) {
     bad("restoreSecrets.postgresPassword", "[secret]", "expected the old stack's non-empty PostgreSQL password");
   }
-  for (const [field, text] of Object.entries({ postgresPassword, adminPassword })) {
+  for (const [field, text] of Object.entries({ postgresPassword, adminPassword, backupPassword })) {
     // A line break would end the password file (pgpass) or the header it is sent in early.
     if (typeof text === "string" && /[\x00-\x1f\x7f]/.test(text)) {
       bad(

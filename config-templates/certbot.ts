@@ -5,6 +5,7 @@
  * needs the Docker socket.
  */
 import { CERTBOT, IMAGE_USERS } from "./paths";
+import { quoteShell } from "./shell";
 
 export interface CertbotInput {
   /** Every public hostname the certificate covers; the first is its subject. */
@@ -18,10 +19,8 @@ export interface CertbotInput {
 export const RENEW_EVERY_SECONDS = 12 * 3600;
 export const RETRY_AFTER_SECONDS = 15 * 60;
 
-const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
 export function renderRenewScript(input: CertbotInput): string {
-  const domainFlags = input.domains.map((d) => `-d ${quote(d)}`).join(" ");
+  const domainFlags = input.domains.map((d) => `-d ${quoteShell(d)}`).join(" ");
   return `#!/bin/sh
 # Rendered by firmground: obtain, then keep renewing, the certificate for every public hostname.
 set -u
@@ -29,7 +28,7 @@ trap 'exit 0' TERM INT
 while :; do
   touch ${CERTBOT.heartbeat}
   if certbot certonly --non-interactive --agree-tos --keep-until-expiring --expand \\
-      --server ${quote(input.acmeServer)} --email ${quote(input.email)} \\
+      --server ${quoteShell(input.acmeServer)} --email ${quoteShell(input.email)} \\
       --cert-name ${CERTBOT.certName} --webroot -w ${CERTBOT.webroot} \\
       --deploy-hook ${CERTBOT.deployHook} \\
       ${domainFlags}; then

@@ -102,6 +102,25 @@ export const CERTBOT = {
   heartbeat: "/tmp/heartbeat",
 } as const;
 
+export const BACKUP = {
+  script: "/etc/firmground/backup.sh",
+  /** The tools volume, where the restic image's binary is copied. */
+  toolsDir: "/opt/restic",
+  restic: "/opt/restic/restic",
+  /** The backup's directory on the data volume. */
+  state: "/backup",
+  /** Synapse's media store, mounted at the same path as in Synapse's container. */
+  media: SYNAPSE.mediaStore,
+  signingKey: "/secrets/signing.key",
+  passwordFile: "/secrets/restic-password",
+  postgresPasswordFile: "/secrets/postgres-password",
+  credentialsFile: "/secrets/repository.env",
+  /** A repository directory on the Docker host (docker target), mounted here. */
+  localRepository: "/repository",
+  /** Where the restic image keeps its binary. */
+  imageRestic: "/usr/bin/restic",
+} as const;
+
 /** Directories on the host's data volume (see the host bootstrap), relative to its mount point. */
 export const DATA_DIRS = {
   postgres: SERVICES.postgres.dataDirs[0].path,
@@ -110,4 +129,5 @@ export const DATA_DIRS = {
   certs: SERVICES.certbot.dataDirs[1].path,
   haproxyCerts: SERVICES.haproxy.dataDirs[0].path,
   coturnCerts: SERVICES.coturn.dataDirs[0].path,
+  backup: SERVICES.backup.dataDirs[0].path,
 } as const;

@@ -64,9 +64,13 @@ export function renderPostgresqlConf(input: PostgresInput): string {
   return "# Rendered by firmground.\n" + settings.map(([key, value]) => `${key} = ${value}`).join("\n") + "\n";
 }
 
+/** The maintenance database a restore connects to while it drops and re-creates Synapse's. */
+export const MAINTENANCE_DATABASE = "postgres";
+
 /**
  * Local socket connections (the healthcheck, maintenance) are trusted; over the network only the
- * Synapse user may reach the Synapse database, from the container's own subnet, with SCRAM.
+ * Synapse user may connect, from the containers' own subnet, with SCRAM: to the Synapse database, and
+ * to the maintenance database (a restore re-creates the Synapse database from there).
  */
 export function renderPgHba(): string {
   return [
@@ -74,6 +78,7 @@ export function renderPgHba(): string {
     "# TYPE  DATABASE  USER  ADDRESS  METHOD",
     "local   all       all            trust",
     `host    ${POSTGRES.database}   ${POSTGRES.user}   samenet  scram-sha-256`,
+    `host    ${MAINTENANCE_DATABASE}   ${POSTGRES.user}   samenet  scram-sha-256`,
     "",
   ].join("\n");
 }

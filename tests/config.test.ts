@@ -10,11 +10,11 @@ import {
 } from "../scripts/docs";
 import type { BenchReport } from "../scripts/docs";
 import type { BenchReport as SavedBenchReport } from "./stack/benchReport";
+import { configProblems } from "./support/configProblems";
 import { parseProject, projectProblems } from "../components/render/engineConfig";
 import { DEFAULT_IMAGES } from "../components/services/registry";
 import {
   CONFIG_KEYS,
-  ConfigError,
   LETS_ENCRYPT_STAGING,
   checkServerType,
   cidrProblem,
@@ -29,16 +29,7 @@ const base = { serverName: "example.org", acmeEmail: "admin@example.org" };
 /** Keys a stack sets with `--secret` in these tests, unless a test says otherwise. */
 const ENCRYPTED = ["adminPassword", "restoreSecrets", "users"];
 
-/** The problems parseSettings reports for `raw`, or [] when it accepts it. */
-function problems(raw: Record<string, string>, secretKeys: string[] = ENCRYPTED): string[] {
-  try {
-    parseSettings(raw, secretKeys);
-    return [];
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    return error.problems;
-  }
-}
+const problems = (raw: Record<string, string>, secretKeys: string[] = ENCRYPTED) => configProblems(raw, secretKeys);
 
 describe("parseSettings defaults", () => {
   test("a server name and an e-mail address are enough", () => {

@@ -41,10 +41,25 @@ test("no Scaleway resource; the Docker provider is the local daemon", () => {
 
 test("the same services (the local CA replaces certbot), plus the one-shot that makes the data directories", () => {
   expect(Object.keys(containers()).sort()).toEqual(
-    ["coturn", "element", "firmground-data-dirs", "haproxy", "nginx", "postgres", "synapse", "synapse-admin"].sort(),
+    [
+      "backup",
+      "coturn",
+      "element",
+      "firmground-backup-tools",
+      "firmground-data-dirs",
+      "haproxy",
+      "nginx",
+      "postgres",
+      "synapse",
+      "synapse-admin",
+    ].sort(),
   );
   const prepare = containers()["firmground-data-dirs"];
-  expect(prepare.volumes).toEqual([{ hostPath: "/var/lib/firmground-local", containerPath: "/data" }]);
+  // Pulumi.local.yaml backs up to a directory of the Docker host, which the one-shot makes too.
+  expect(prepare.volumes).toEqual([
+    { hostPath: "/var/lib/firmground-local", containerPath: "/data" },
+    { hostPath: "/var/lib/firmground-local-backups", containerPath: "/repository" },
+  ]);
   expect(prepare.entrypoints.join(" ")).toContain("chown 991:991 /data/synapse/media");
   // Memory-limited like every other container (the policy pack refuses one without a limit).
   expect(prepare.memory).toBe(ONE_SHOT_MEMORY_MB);

@@ -38,6 +38,15 @@ function containers(resources: Recorded[]): Record<string, Record<string, any>> 
   );
 }
 
+/** Long-running services, and one-shot containers (which run once at creation and stay stopped). */
+function split(byName: Record<string, Record<string, any>>) {
+  const entries = Object.entries(byName);
+  return {
+    services: Object.fromEntries(entries.filter(([, c]) => c.mustRun !== false)),
+    oneShots: Object.fromEntries(entries.filter(([, c]) => c.mustRun === false)),
+  };
+}
+
 function uploadOf(container: Record<string, any>, file: string): string {
   const found = (container.uploads as Array<{ file: string; content: string }>).find((u) => u.file === file);
   if (!found) throw new Error(`no upload ${file}`);
@@ -69,8 +78,12 @@ describe("default stack", () => {
       "firmground:services:Certificates": 1,
       "firmground:services:AdminUi": 1,
       "firmground:users:Users": 1,
-      "pulumi-nodejs:dynamic:Resource": 1,
-      "random:index/randomPassword:RandomPassword": 6,
+      "firmground:backup:BackupStorage": 1,
+      "firmground:backup:Backup": 1,
+      // The admin's MatrixUser, the backup before an upgrade, the first start's restore.
+      "pulumi-nodejs:dynamic:Resource": 3,
+      "random:index/randomPassword:RandomPassword": 7,
+      "random:index/randomId:RandomId": 1,
       "random:index/randomBytes:RandomBytes": 1,
       "random:index/randomString:RandomString": 1,
       "tls:index/privateKey:PrivateKey": 4,
@@ -82,11 +95,16 @@ describe("default stack", () => {
       "scaleway:block/volume:Volume": 1,
       "scaleway:instance/server:Server": 1,
       "scaleway:domain/record:Record": 10,
+      "scaleway:account/project:Project": 1,
+      "scaleway:object/bucket:Bucket": 1,
+      "scaleway:iam/application:Application": 1,
+      "scaleway:iam/policy:Policy": 1,
+      "scaleway:iam/apiKey:ApiKey": 1,
       "pulumi:providers:docker": 1,
       "docker:index/network:Network": 1,
-      "docker:index/volume:Volume": 2,
-      "docker:index/remoteImage:RemoteImage": 8,
-      "docker:index/container:Container": 8,
+      "docker:index/volume:Volume": 3,
+      "docker:index/remoteImage:RemoteImage": 10,
+      "docker:index/container:Container": 10,
     });
   });
 
@@ -131,8 +149,15 @@ describe("default stack", () => {
   });
 
   test("one container per service, each with a pinned image, a memory limit, a healthcheck, restart and log rotation", () => {
-    const byName = containers(run.mocks.resources);
+    const { services: byName, oneShots } = split(containers(run.mocks.resources));
+    // restic's binary is copied from its image by a one-shot container without a network.
+    expect(Object.keys(oneShots)).toEqual(["firmground-backup-tools"]);
+    for (const c of Object.values(oneShots)) {
+      expect(c).toMatchObject({ attach: true, mustRun: false, networkMode: "none" });
+      expect(c.memory).toBeGreaterThan(0);
+    }
     expect(Object.keys(byName).sort()).toEqual([
+      "backup",
       "certbot",
       "coturn",
       "element",
@@ -158,7 +183,7 @@ describe("default stack", () => {
   });
 
   test("only HAProxy publishes ports (80, 443, 8448); only coturn uses host networking; PostgreSQL publishes nothing", () => {
-    const byName = containers(run.mocks.resources);
+    const byName = split(containers(run.mocks.resources)).services;
     for (const [name, c] of Object.entries(byName)) {
       if (name === "haproxy") {
         expect(c.ports.map((p: { external: number }) => p.external).sort()).toEqual([443, 80, 8448]);
@@ -191,7 +216,9 @@ describe("default stack", () => {
     );
     for (const r of run.mocks.of(CONTAINER)) {
       const contract = contractOf(images[`${r.name}-image`]);
-      const setsUser = contract.runsAs.uid !== 0 && !contract.dropsPrivileges;
+      const user = r.inputs.user as string | undefined;
+      const setsUser =
+        (contract.runsAs.uid !== 0 && !contract.dropsPrivileges) || (user !== undefined && !/^0(:|$)/.test(user));
       const owned = (unwrap(r.inputs.uploads) ?? []).filter((u: { owner?: string }) => u.owner !== undefined);
       expect({ container: r.inputs.name, owned: setsUser ? owned.length : 0 }).toEqual({
         container: r.inputs.name,
@@ -294,7 +321,7 @@ describe("default stack", () => {
     expect(outputs.adminUiUrl).toBe("https://admin.example.org");
     // Containers that receive secret files have their uploads marked secret in the state.
     for (const r of run.mocks.of(CONTAINER)) {
-      const holdsSecret = ["synapse", "postgres", "coturn", "haproxy"].includes(r.inputs.name);
+      const holdsSecret = ["synapse", "postgres", "coturn", "haproxy", "backup"].includes(r.inputs.name);
       expect({ name: r.inputs.name, secret: isSecretInput(r.inputs.uploads) }).toEqual({
         name: r.inputs.name,
         secret: holdsSecret,
@@ -423,6 +450,14 @@ describe("re-deploying over a retained volume", () => {
     expect(uploadOf(byName.synapse, "/secrets/signing.key")).toBe(saved.signingKey);
     expect(uploadOf(byName.synapse, "/secrets/pgpass")).toContain(`:${saved.postgresPassword}`);
     expect(uploadOf(byName.postgres, "/run/secrets/postgres-password")).toBe(saved.postgresPassword);
+    // Backups: the old repository's password, the old stack's bucket (no new project or bucket), a key of its own.
+    expect(uploadOf(byName.backup, "/secrets/restic-password")).toBe(saved.backupPassword);
+    expect(mocks.of("scaleway:account/project:Project")).toEqual([]);
+    expect(mocks.of("scaleway:object/bucket:Bucket")).toEqual([]);
+    const [projectId, bucket] = saved.backupBucket.split("/").slice(1);
+    const policy = mocks.of("scaleway:iam/policy:Policy")[0];
+    expect(policy.inputs.rules).toEqual([{ projectIds: [projectId], permissionSetNames: expect.any(Array) }]);
+    expect(await valueOf(second.outputs!.backupRepository)).toBe(`s3:https://s3.fr-par.scw.cloud/${bucket}/firmground`);
     const admin = mocks.of("pulumi-nodejs:dynamic:Resource").find((r) => r.name === "users-admin")!;
     expect(unwrap(admin.inputs.password)).toBe(saved.adminPassword);
     expect(await valueOf(second.outputs!.signingKeyId)).toBe(await valueOf(first.outputs!.signingKeyId));
@@ -448,7 +483,12 @@ describe("users and the admin UI", () => {
       ["users"],
     );
     expect(error).toBeUndefined();
-    const users = Object.fromEntries(mocks.of(DYNAMIC).map((r) => [r.name, r.inputs]));
+    const users = Object.fromEntries(
+      mocks
+        .of(DYNAMIC)
+        .filter((r) => r.name.startsWith("users-"))
+        .map((r) => [r.name, r.inputs]),
+    );
     expect(Object.keys(users).sort()).toEqual(["users-admin", "users-user-carol", "users-user-dave"]);
     expect(users["users-admin"]).toMatchObject({
       username: "root",

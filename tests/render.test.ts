@@ -29,9 +29,11 @@ test("renders every container's files with placeholders in place of secrets", as
   try {
     const files = writeRendered(out, containers).map((f) => path.relative(out, f));
     expect(Object.keys(containers).sort()).toEqual([
+      "backup",
       "certbot",
       "coturn",
       "element",
+      "firmground-backup-tools",
       "haproxy",
       "nginx",
       "postgres",
@@ -74,7 +76,7 @@ test("npm run render -- --stack staging writes the files (the command itself, as
       },
     );
     expect(result.stderr).toBe("");
-    expect(result.stdout).toMatch(/Pulumi\.staging\.yaml → \d+ files for 8 containers/);
+    expect(result.stdout).toMatch(/Pulumi\.staging\.yaml → \d+ files for 10 containers/);
     expect(fs.readFileSync(path.join(out, "certbot/etc/firmground/renew.sh"), "utf8")).toContain(
       "-d 'matrix.staging.example.org'",
     );

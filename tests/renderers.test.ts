@@ -146,7 +146,7 @@ describe("PostgreSQL", () => {
     expect(conf).toContain("hba_file = '/etc/postgresql/pg_hba.conf'");
     expect(conf).toContain("listen_addresses = '*'");
   });
-  test("pg_hba allows only the synapse role, from the container subnet, with SCRAM", () => {
+  test("pg_hba allows only the synapse role, from the container subnet, with SCRAM, to its database and the maintenance one (restores)", () => {
     const rules = renderPgHba()
       .split("\n")
       .filter((l) => l && !l.startsWith("#"))
@@ -154,6 +154,7 @@ describe("PostgreSQL", () => {
     expect(rules).toEqual([
       ["local", "all", "all", "trust"],
       ["host", "synapse", "synapse", "samenet", "scram-sha-256"],
+      ["host", "postgres", "synapse", "samenet", "scram-sha-256"],
     ]);
   });
 });

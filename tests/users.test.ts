@@ -14,7 +14,8 @@ import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { renderUserJobScript, USER_JOB_ENV, USER_JOB_EXIT } from "../config-templates/userJob";
 import { main } from "../components/users/cli";
-import { demultiplex, runOneShot } from "../components/users/dockerApi";
+import { HelpRequested } from "../components/commandLine";
+import { demultiplex, runOneShot } from "../components/dockerApi";
 import { diffUser, ensureJob, matrixUserProvider, type MatrixUserInputs } from "../components/users/matrixUser";
 import { runUserJob, USER_JOB_MEMORY_MB } from "../components/users/userJobs";
 import { DockerShim, type ShimContainer, type ShimRun } from "./stack/dockerShim";
@@ -365,8 +366,10 @@ describe("npm run user", () => {
 
   test("bad usage is refused before anything runs", async () => {
     const before = shim.created.length;
-    await expect(run(["add"])).rejects.toThrow(/usage: npm run user -- add <name>/);
-    await expect(run(["frobnicate"])).rejects.toThrow(/usage: npm run user -- add\|reset-password\|deactivate\|list/);
+    await expect(run(["add"])).rejects.toThrow(/add needs a user name\nusage: npm run user -- <command>/);
+    await expect(run(["frobnicate"])).rejects.toThrow(/unknown or missing command "frobnicate"\nusage: npm run user/);
+    await expect(run(["list", "--frobnicate"])).rejects.toThrow(/Unknown option '--frobnicate'[^]*usage: npm run user/);
+    await expect(run(["--help"])).rejects.toThrow(HelpRequested);
     await expect(run(["add", "x"], { FIRMGROUND_USER_PASSWORD: "short" })).rejects.toThrow(/at least 12 characters/);
     expect(shim.created.length).toBe(before);
   });

@@ -6,7 +6,7 @@
  */
 import { readFileSync, rmSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandLine, runCommandLine, UsageError } from "../commandLine";
 import * as YAML from "yaml";
 import { PROJECT } from "../config";
 import { PLACEHOLDERS } from "./offline";
@@ -41,16 +41,22 @@ function withPlaceholders(value: unknown, key: string): unknown {
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withPlaceholders(v, `${key}.${k}`)]));
 }
 
-async function main() {
-  const { values } = parseArgs({
-    options: {
-      stack: { type: "string" },
-      out: { type: "string", default: "rendered" },
-      root: { type: "string", default: "." },
-    },
+export const USAGE = `usage: npm run render -- --stack <name> [--out <dir>] [--root <dir>]
+  Writes every file the program would upload for the stack (Pulumi.<name>.yaml), one folder per
+  container, secrets replaced by labelled placeholders. No Pulumi CLI, cloud or Docker needed.
+options:
+  --stack <name>   the stack whose Pulumi.<name>.yaml to render (required)
+  --out <dir>      where to write (default: rendered; emptied first)
+  --root <dir>     the project directory holding the stack files (default: .)
+  -h, --help       this text`;
+
+async function main(argv: string[], _env: NodeJS.ProcessEnv, print: (line: string) => void): Promise<number> {
+  const { values } = parseCommandLine(argv, USAGE, {
+    stack: { type: "string" },
+    out: { type: "string", default: "rendered" },
+    root: { type: "string", default: "." },
   });
-  if (!values.stack)
-    throw new Error("usage: npm run render -- --stack <name> [--out <dir>]  (reads Pulumi.<name>.yaml)");
+  if (!values.stack) throw new UsageError(`--stack is required\n${USAGE}`);
   const root = resolve(values.root);
   const stackFile = join(root, `Pulumi.${values.stack}.yaml`);
   const config = stackConfig(readFileSync(stackFile, "utf8"));
@@ -58,15 +64,11 @@ async function main() {
   const out = resolve(values.out);
   rmSync(out, { recursive: true, force: true });
   const files = writeRendered(out, containers);
-  console.log(
+  print(
     `${relative(process.cwd(), stackFile)} → ${files.length} files for ${Object.keys(containers).length} containers in ${relative(process.cwd(), out) || "."}/`,
   );
-  for (const file of files) console.log(`  ${relative(out, file)}`);
+  for (const file of files) print(`  ${relative(out, file)}`);
+  return 0;
 }
 
-if (require.main === module) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : String(error));
-    process.exit(1);
-  });
-}
+if (require.main === module) runCommandLine(main);

@@ -5,6 +5,7 @@
  * harness uses real values; the unit tests use markers they can search for.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access -- Pulumi's mocks hand over untyped resource inputs */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
@@ -96,6 +97,19 @@ export class OfflineMocks implements pulumi.runtime.Mocks {
       case "random:index/randomString:RandomString":
         state.result = values.text(args.name, Number(inputs.length));
         break;
+      case "random:index/randomId:RandomId":
+        // Hexadecimal, as the provider's (the strategies' text need not be).
+        state.hex = createHash("sha256")
+          .update(args.name)
+          .digest("hex")
+          .slice(0, 2 * Number(inputs.byteLength));
+        break;
+      case "scaleway:account/project:Project":
+        return { id: "11111111-2222-4333-8444-555555555555", state };
+      case "scaleway:iam/apiKey:ApiKey":
+        state.accessKey = `SCW${values.text(args.name, 17).toUpperCase()}`;
+        state.secretKey = pulumi.secret(values.password(`${args.name}-secret`, 36));
+        break;
       case "random:index/randomBytes:RandomBytes":
         state.base64 = pulumi.secret(values.bytesBase64(args.name, Number(inputs.length)));
         break;
@@ -127,6 +141,9 @@ export class OfflineMocks implements pulumi.runtime.Mocks {
         state.imageId = `sha256:${args.name}`;
         break;
       case "pulumi-nodejs:dynamic:Resource":
+        // The backup guards: no backup or restore to report offline.
+        if (inputs.username === undefined)
+          return { id: String(inputs.container), state: { ...state, restored: "", lastBackup: "" } };
         // MatrixUser: the admin's resource keeps an access token, as the provider's create returns one.
         if (inputs.username === inputs.adminUser)
           state.accessToken = pulumi.secret(values.password(`${args.name}-token`, 32));

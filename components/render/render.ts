@@ -41,6 +41,12 @@ export interface ContainerSpec {
   /** Ports published on the host, each to a container port. */
   publishedPorts: { host: number; container: number }[];
   hostNetwork: boolean;
+  /** No network at all (networkMode "none"). */
+  noNetwork: boolean;
+  /** The user the container runs as when it sets one (over the image's), `uid:gid`. */
+  user?: string;
+  /** Runs once at creation and is not restarted (mustRun false): a one-shot job, not a service. */
+  oneShot: boolean;
   /** Namespaced kernel settings the container asks for (nothing else is set). */
   sysctls: Record<string, string>;
   healthcheck: string[];
@@ -59,8 +65,8 @@ export interface RenderedStack {
   containers: Record<string, ContainerSpec>;
   /** The program's stack outputs, secrets unwrapped. */
   outputs: Record<string, unknown>;
-  /** Inputs of every MatrixUser (the dynamic resources), by resource name, secrets unwrapped. */
-  users: Record<string, Record<string, unknown>>;
+  /** Inputs of every dynamic resource (the MatrixUsers, the backup guards), by resource name, secrets unwrapped. */
+  dynamic: Record<string, Record<string, unknown>>;
 }
 
 function toSpec(
@@ -101,6 +107,9 @@ function toSpec(
       container: p.internal,
     })),
     hostNetwork: inputs.networkMode === "host",
+    noNetwork: inputs.networkMode === "none",
+    ...(inputs.user ? { user: String(inputs.user) } : {}),
+    oneShot: inputs.mustRun === false,
     sysctls: (inputs.sysctls ?? {}) as Record<string, string>,
     healthcheck: inputs.healthcheck?.tests as string[],
     shmSizeMb: inputs.shmSize as number | undefined,
@@ -142,13 +151,13 @@ export async function renderStack(
   for (const [key, value] of Object.entries(outputs ?? {})) {
     plain[key] = await new Promise((resolve) => pulumi.output(value).apply(resolve));
   }
-  const users: RenderedStack["users"] = {};
+  const dynamic: RenderedStack["dynamic"] = {};
   for (const resource of mocks.of("pulumi-nodejs:dynamic:Resource")) {
     const inputs = unwrapSecrets(resource.inputs) as Record<string, unknown>;
-    delete inputs.__provider; // the serialized provider, not an input of the account
-    users[resource.name] = inputs;
+    delete inputs.__provider; // the serialized provider, not an input of the resource
+    dynamic[resource.name] = inputs;
   }
-  return { containers, outputs: plain, users };
+  return { containers, outputs: plain, dynamic };
 }
 
 /**

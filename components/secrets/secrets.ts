@@ -6,9 +6,10 @@ import { renderSigningKey } from "../../config-templates/synapse";
 export interface SecretsArgs {
   /**
    * Secrets of an earlier deploy to reuse instead of generating (a re-deploy over its retained volume):
-   * the signing key (federation identity) and the database password. Default: all generated.
+   * the signing key (federation identity), the database password and the backup repository's password.
+   * Default: all generated.
    */
-  restore?: { signingKey?: string; postgresPassword?: string };
+  restore?: { signingKey?: string; postgresPassword?: string; backupPassword?: string };
 }
 
 /**
@@ -26,6 +27,8 @@ export class Secrets extends pulumi.ComponentResource {
   public readonly turnSharedSecret: pulumi.Output<string>;
   /** The PostgreSQL password of the synapse role. */
   public readonly postgresPassword: pulumi.Output<string>;
+  /** The backup repository's password: without it, no backup can be read. Never change it. */
+  public readonly backupPassword: pulumi.Output<string>;
   /** Synapse's signing key file content (`ed25519 a_xxxx <seed>`). Never change it. */
   public readonly signingKey: pulumi.Output<string>;
   /** The signing key's id, e.g. `ed25519:a_Xy1z` (not secret). */
@@ -47,6 +50,8 @@ export class Secrets extends pulumi.ComponentResource {
     const restore = args.restore ?? {};
     this.postgresPassword =
       restore.postgresPassword !== undefined ? pulumi.secret(restore.postgresPassword) : password("postgres", 48);
+    this.backupPassword =
+      restore.backupPassword !== undefined ? pulumi.secret(restore.backupPassword) : password("backup", 48);
 
     if (restore.signingKey !== undefined) {
       const restored = restore.signingKey.trim();
@@ -81,6 +86,7 @@ export class Secrets extends pulumi.ComponentResource {
       formSecret: this.formSecret,
       turnSharedSecret: this.turnSharedSecret,
       postgresPassword: this.postgresPassword,
+      backupPassword: this.backupPassword,
       signingKey: this.signingKey,
       signingKeyId: this.signingKeyId,
       fallbackCertPem: this.fallbackCertPem,

@@ -4,7 +4,11 @@ import { LOCAL_PORTS, type Settings } from "../config";
 import { SERVICE_NAMES, type Service } from "./registry";
 import { DATA_VOLUME_DIRS } from "./registry";
 import type { Secrets } from "../secrets/secrets";
-import { DATA_DIRS, IMAGE_USERS } from "../../config-templates/paths";
+import type { DockerConnection } from "../dockerApi";
+import { Backup, BACKUP_CONTAINER } from "../backup/backup";
+import { FirstStartRestore, UpgradeGuard } from "../backup/guards";
+import type { BackupSettings } from "../config";
+import { BACKUP, DATA_DIRS, IMAGE_USERS } from "../../config-templates/paths";
 import { HAPROXY_DEFAULT_REQUESTS_PER_10S } from "../../config-templates/haproxy";
 import { MAX_UPLOAD_BYTES, type Sizing } from "../../config-templates/sizing";
 import { Certificates } from "./certbot";
@@ -60,7 +64,29 @@ export interface MatrixServicesArgs {
    * bootstrap has made. Default: Let's Encrypt, ports 80/443/8448, directories made at first boot.
    */
   local?: { certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> };
+  /**
+   * The host's Docker API as the engine reaches it: the backup before an upgrade and the first start's
+   * restore run through it.
+   */
+  connection: pulumi.Input<DockerConnection>;
+  /** Backups, when they are on (see BackupTarget). */
+  backup?: BackupTarget;
 }
+
+/** Where backups go and what opens them: the validated settings plus what the stack made for them. */
+export interface BackupTarget {
+  schedule: Pick<BackupSettings, "intervalHours" | "retention" | "checkEveryDays">;
+  /** RESTIC_REPOSITORY (`s3:https://…`), or absent with `repositoryHostDir`. */
+  repository?: pulumi.Input<string>;
+  /** A directory on the Docker host holding the repository (docker target). */
+  repositoryHostDir?: string;
+  credentials?: pulumi.Input<{ accessKeyId: string; secretAccessKey: string }>;
+  /** The repository's password. Never change it. */
+  password: pulumi.Input<string>;
+}
+
+/** How long `pulumi up` waits on a backup or restore that has stopped printing anything. */
+export const BACKUP_STEP_TIMEOUT_SECONDS = 3600;
 
 /** The containers' IPv6 subnet (unique local; published ports reach it through ip6tables DNAT). */
 export const CONTAINER_IPV6_SUBNET = "fd6d:6174:7269:7800::/64";
@@ -68,14 +94,18 @@ export const CONTAINER_IPV6_SUBNET = "fd6d:6174:7269:7800::/64";
 /** Memory limit of the local target's one-shot data-directory container (mkdir and chown). */
 export const ONE_SHOT_MEMORY_MB = 64;
 
-/** Shell that makes the data directories below `root` with their owners and modes (local target). */
-export function dataDirsScript(root: string): string {
+/**
+ * Shell that makes the data directories below `root` with their owners and modes (local target), and
+ * the backup repository's directory when there is one.
+ */
+export function dataDirsScript(root: string, repositoryDir?: string): string {
+  const make = (path: string, owner: string, mode: string) =>
+    `mkdir -p ${path} && chown ${owner}:${owner} ${path} && chmod ${mode} ${path}`;
+  const backupDir = DATA_VOLUME_DIRS.find((d) => d.path === DATA_DIRS.backup)!;
   return [
     "set -eu",
-    ...DATA_VOLUME_DIRS.map(
-      (d) =>
-        `mkdir -p ${root}/${d.path} && chown ${d.owner}:${d.owner} ${root}/${d.path} && chmod ${d.mode} ${root}/${d.path}`,
-    ),
+    ...DATA_VOLUME_DIRS.map((d) => make(`${root}/${d.path}`, d.owner, d.mode)),
+    ...(repositoryDir ? [make(repositoryDir, backupDir.owner, backupDir.mode)] : []),
   ].join("\n");
 }
 
@@ -110,6 +140,8 @@ export class MatrixServices extends pulumi.ComponentResource {
   public readonly certificates?: Certificates;
   /** The admin UI, when `adminUi` is on. */
   public readonly adminUi?: AdminUi;
+  /** The backup container, when backups are on. */
+  public readonly backup?: Backup;
   /** The internal network's name (user jobs join it). */
   public readonly networkName: pulumi.Output<string>;
 
@@ -148,15 +180,28 @@ export class MatrixServices extends pulumi.ComponentResource {
     );
     // The local target has no host bootstrap: a one-shot container makes the data directories, each
     // owned by the image user that writes it, before any service mounts them.
+    const repositoryHostDir = args.backup?.repositoryHostDir;
     const prepared = args.local
       ? [
           new docker.Container(
             `${name}-data-dirs`,
             {
               name: "firmground-data-dirs",
-              image: settings.images.postgres,
-              entrypoints: ["/bin/sh", "-c", dataDirsScript("/data")],
-              volumes: [{ hostPath: args.dataRoot, containerPath: "/data" }],
+              // Pulled first: a container is created from an image the daemon already has.
+              image: new docker.RemoteImage(
+                `${name}-data-dirs-image`,
+                { name: settings.images.postgres, keepLocally: true },
+                child,
+              ).imageId,
+              entrypoints: [
+                "/bin/sh",
+                "-c",
+                dataDirsScript("/data", repositoryHostDir ? BACKUP.localRepository : undefined),
+              ],
+              volumes: [
+                { hostPath: args.dataRoot, containerPath: "/data" },
+                ...(repositoryHostDir ? [{ hostPath: repositoryHostDir, containerPath: BACKUP.localRepository }] : []),
+              ],
               mustRun: false,
               attach: true,
               restart: "no",
@@ -174,6 +219,21 @@ export class MatrixServices extends pulumi.ComponentResource {
       memoryMb: memoryMb[service],
     });
 
+    // A change of the Synapse or PostgreSQL image waits for a backup (with backups on); a PostgreSQL
+    // major-version change is refused (components/backup/guards.ts).
+    const upgradeGuard = new UpgradeGuard(
+      `${name}-upgrade-guard`,
+      {
+        connection: args.connection,
+        container: BACKUP_CONTAINER,
+        images: { synapse: settings.images.synapse, postgres: settings.images.postgres },
+        backups: !!args.backup,
+        postgresDataPath: hostPath(DATA_DIRS.postgres),
+        timeoutSeconds: BACKUP_STEP_TIMEOUT_SECONDS,
+      },
+      child,
+    );
+
     this.postgres = new Postgres(
       `${name}-postgres`,
       {
@@ -182,8 +242,42 @@ export class MatrixServices extends pulumi.ComponentResource {
         dataPath: hostPath(DATA_DIRS.postgres),
         memory: sizing.postgres,
       },
-      afterData,
+      { ...child, dependsOn: [...prepared, upgradeGuard] },
     );
+
+    // Backups, and before Synapse first starts, the restore of a recovered stack's latest snapshot.
+    if (args.backup) {
+      this.backup = new Backup(
+        `${name}-backup`,
+        {
+          postgresImage: settings.images.postgres,
+          resticImage: settings.images.backup,
+          networkName: network.name,
+          memoryMb: memoryMb.backup,
+          oneShotMemoryMb: ONE_SHOT_MEMORY_MB,
+          serverName: settings.serverName,
+          schedule: args.backup.schedule,
+          ...(args.backup.repository !== undefined ? { repository: args.backup.repository } : {}),
+          ...(repositoryHostDir ? { repositoryHostDir } : {}),
+          ...(args.backup.credentials ? { credentials: args.backup.credentials } : {}),
+          password: args.backup.password,
+          postgresPassword: secrets.postgresPassword,
+          signingKey: secrets.signingKey,
+          mediaPath: hostPath(DATA_DIRS.media),
+          statePath: hostPath(DATA_DIRS.backup),
+        },
+        { ...child, dependsOn: [this.postgres.container] },
+      );
+    }
+    const restored = this.backup
+      ? [
+          new FirstStartRestore(
+            `${name}-first-start-restore`,
+            { connection: args.connection, container: BACKUP_CONTAINER, timeoutSeconds: BACKUP_STEP_TIMEOUT_SECONDS },
+            { ...child, dependsOn: [this.backup.container] },
+          ),
+        ]
+      : [];
 
     this.synapse = new Synapse(
       `${name}-synapse`,
@@ -208,7 +302,7 @@ export class MatrixServices extends pulumi.ComponentResource {
         postgresPassword: secrets.postgresPassword,
         mediaPath: hostPath(DATA_DIRS.media),
       },
-      { ...child, dependsOn: [this.postgres.container] },
+      { ...child, dependsOn: [this.postgres.container, ...restored] },
     );
 
     this.coturn = new Coturn(
@@ -248,7 +342,10 @@ export class MatrixServices extends pulumi.ComponentResource {
 
     // The services this stack runs, in the registry's order.
     const running = SERVICE_NAMES.filter(
-      (s) => (s !== "synapseAdmin" || settings.adminUi) && (s !== "certbot" || !args.local),
+      (s) =>
+        (s !== "synapseAdmin" || settings.adminUi) &&
+        (s !== "certbot" || !args.local) &&
+        (s !== "backup" || !!args.backup),
     );
     this.haproxy = new Haproxy(
       `${name}-haproxy`,

@@ -149,6 +149,17 @@ export const SERVICES = {
     uid: "1000",
     routes: [{ order: 20, route: { acl: "admin_host", match: { hostKey: "adminHost" }, adminOnly: true } }],
   },
+  // The backup tool: restic's official image, from which its static binary is copied into a volume.
+  // The backup container itself runs the PostgreSQL image (its pg_dump matches the server's major
+  // version) as Synapse's user, who owns the media it backs up (components/backup/backup.ts).
+  backup: {
+    image: "restic/restic:0.18.1",
+    memory: { share: 0.05, minMb: 160 },
+    host: "backup",
+    ports: {},
+    uid: "991",
+    dataDirs: [{ path: "backup", owner: "991", mode: "0700" }],
+  },
 } as const satisfies Record<string, ServiceFacts>;
 
 /** A service, keyed as in the `images` and `sizing.memoryMb` config objects. */

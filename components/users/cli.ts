@@ -14,15 +14,15 @@
  * FIRMGROUND_REGISTRATION_SECRET and FIRMGROUND_ADMIN_PASSWORD. New passwords come from
  * FIRMGROUND_USER_PASSWORD or are generated and printed once.
  */
+import { parseCommandLine, runCommandLine, UsageError } from "../commandLine";
 import { spawnSync } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { MIN_PASSWORD_LENGTH } from "../config";
 import { DEFAULT_IMAGES } from "../services/registry";
 import { USER_JOB_EXIT, type UserJob, type UserJobAction } from "../../config-templates/userJob";
-import { isDockerApiError } from "./dockerApi";
+import { isDockerApiError } from "../dockerApi";
 import type { MatrixUserInputs } from "./matrixUser";
 import { isUserJobError, runUserJob, type JobTarget } from "./userJobs";
 
@@ -39,6 +39,31 @@ const COMMANDS: Record<string, { action: UserJobAction; needsName: boolean; newP
   list: { action: "list", needsName: false, newPassword: false },
 };
 
+const OPTIONS = {
+  admin: { type: "boolean" },
+  "display-name": { type: "string" },
+  stack: { type: "string" },
+  "docker-host": { type: "string" },
+  "docker-cert-path": { type: "string" },
+  "server-name": { type: "string" },
+  "admin-user": { type: "string" },
+  image: { type: "string" },
+  network: { type: "string" },
+} as const;
+
+export const USAGE = `usage: npm run user -- <command> [name] [options]
+  add <name> [--admin] [--display-name "Ann"]   create a user; prints a generated password once
+  reset-password <name>                         give a user a new password (FIRMGROUND_USER_PASSWORD or generated)
+  deactivate <name>                             deactivate a user (erases nothing)
+  list                                          list the users
+options:
+  --stack <name>            the Pulumi stack whose userAdmin output to use (default: the selected stack)
+  --docker-host <url>       without the Pulumi CLI: the host's Docker API (tcp://host:2376), with
+  --docker-cert-path <dir>  ca.pem, cert.pem, key.pem; --server-name, --admin-user, --image, --network;
+                            FIRMGROUND_REGISTRATION_SECRET and FIRMGROUND_ADMIN_PASSWORD in the environment
+  -h, --help                this text
+Or set FIRMGROUND_USER_ADMIN to \`pulumi stack output userAdmin --json --show-secrets\`.`;
+
 const HINTS: Partial<Record<number, string>> = {
   [USER_JOB_EXIT.badSecret]:
     "check the shared secret: it must be this stack's (pulumi stack output --show-secrets userAdmin)",
@@ -48,8 +73,6 @@ const HINTS: Partial<Record<number, string>> = {
   [USER_JOB_EXIT.adminLogin]: "set FIRMGROUND_ADMIN_PASSWORD to the admin's current password",
   [USER_JOB_EXIT.noAnswer]: "check the image (--image) is the stack's Synapse image and the host has memory free",
 };
-
-export class UsageError extends Error {}
 
 function generatedPassword(): string {
   const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
@@ -98,25 +121,13 @@ const read = (dir: string, file: string) => readFileSync(join(dir, file), "utf8"
 
 /** Runs the command line; returns the process exit code and what to print. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv, print: (line: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      admin: { type: "boolean" },
-      "display-name": { type: "string" },
-      stack: { type: "string" },
-      "docker-host": { type: "string" },
-      "docker-cert-path": { type: "string" },
-      "server-name": { type: "string" },
-      "admin-user": { type: "string" },
-      image: { type: "string" },
-      network: { type: "string" },
-    },
-  });
-  const [commandName, name] = positionals;
+  const { values, positionals } = parseCommandLine(argv, USAGE, OPTIONS, true);
+  const [commandName, name, ...extra] = positionals;
   const command = COMMANDS[commandName ?? ""];
-  if (!command) throw new UsageError(`usage: npm run user -- ${Object.keys(COMMANDS).join("|")} [name] [options]`);
-  if (command.needsName && !name) throw new UsageError(`usage: npm run user -- ${commandName} <name>`);
+  if (!command) throw new UsageError(`unknown or missing command ${JSON.stringify(commandName ?? "")}\n${USAGE}`);
+  if (command.needsName && !name) throw new UsageError(`${commandName} needs a user name\n${USAGE}`);
+  if (extra.length > 0 || (!command.needsName && name))
+    throw new UsageError(`unexpected argument ${JSON.stringify(extra[0] ?? name)}\n${USAGE}`);
   const password = command.newPassword ? (env.FIRMGROUND_USER_PASSWORD ?? generatedPassword()) : undefined;
   if (password !== undefined && password.length < MIN_PASSWORD_LENGTH) {
     throw new UsageError(`FIRMGROUND_USER_PASSWORD must have at least ${MIN_PASSWORD_LENGTH} characters`);
@@ -160,12 +171,4 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, print: (line:
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2), process.env, (line) => console.log(line)).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-      process.exit(error instanceof UsageError ? 64 : 1);
-    },
-  );
-}
+if (require.main === module) runCommandLine(main);

@@ -16,7 +16,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { UserJob } from "../../config-templates/userJob";
-import type { DockerConnection } from "./dockerApi";
+import type { DockerConnection } from "../dockerApi";
 import { runUserJob, type JobTarget } from "./userJobs";
 
 export interface MatrixUserInputs {

@@ -12,7 +12,7 @@ import {
   USER_JOB_EXIT,
   type UserJob,
 } from "../../config-templates/userJob";
-import { runOneShot, type DockerConnection } from "./dockerApi";
+import { runOneShot, type DockerConnection } from "../dockerApi";
 
 /** Where the job runs: the Docker daemon, the Synapse image (it has Python) and the internal network. */
 export interface JobTarget {

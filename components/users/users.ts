@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { UserSpec } from "../config";
-import type { DockerConnection } from "./dockerApi";
+import type { DockerConnection } from "../dockerApi";
 import { MatrixUser } from "./matrixUser";
 
 export interface UsersArgs {

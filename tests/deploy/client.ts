@@ -14,6 +14,8 @@ export interface DeployClientContext {
   users: Record<"admin" | "bob", { username: string; password: string }>;
   /** Where chat leaves the room, event and text for read. */
   stateFile: string;
+  /** What happened between chat and read, for the check's name. */
+  since?: string;
 }
 
 interface Check {
@@ -86,7 +88,7 @@ async function read(ctx: DeployClientContext) {
   const admin = await login(ctx, "admin");
   const event = await admin.fetchRoomEvent(roomId, eventId);
   check(
-    "the earlier message is read back after destroy and up over the kept data",
+    `the earlier message is read back ${ctx.since ?? "after destroy and up over the kept data"}`,
     (event.content as { body?: string }).body === body,
     `${roomId} ${eventId}: ${String((event.content as { body?: string }).body)}`,
   );

@@ -56,6 +56,8 @@ export const STAND_INS: Record<keyof typeof DEFAULT_IMAGES, StandInImage> = {
       "mkdir -p /var/run/postgresql /var/lib/postgresql/data",
       "chown -R 70:70 /var/run/postgresql /var/lib/postgresql && chmod 3777 /var/run/postgresql && chmod 1777 /var/lib/postgresql/data",
       ALPINE_TOOLS,
+      // The image has no backup tool: the backup container gets restic from the restic image only.
+      "rm -f /usr/bin/restic",
     ],
     env: { PGDATA: "/var/lib/postgresql/data" },
   },
@@ -115,6 +117,12 @@ export const STAND_INS: Record<keyof typeof DEFAULT_IMAGES, StandInImage> = {
     copy: {},
     setup: ["mkdir -p /opt/certbot", "ln -sf /bin/busybox /usr/bin/wget && rm -f /usr/bin/curl"],
     workdir: "/opt/certbot",
+  },
+  // restic's release image: Alpine with the binary at /usr/bin/restic (sid's restic stands in).
+  backup: {
+    dir: "restic",
+    copy: {},
+    setup: ["rm -f /usr/bin/pg_dump /usr/bin/pg_restore /usr/bin/psql && rm -rf /usr/lib/postgresql", ALPINE_TOOLS],
   },
   synapseAdmin: {
     dir: "ketesa",

@@ -11,6 +11,8 @@ import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync
 import { join } from "node:path";
 import * as YAML from "yaml";
 import { LOCAL_PORTS } from "../../components/config";
+import { DEFAULT_IMAGES } from "../../components/services/registry";
+import { BACKUP } from "../../config-templates/paths";
 import { log, REPO, runIsolated } from "../stack/isolation";
 import type { DeployClientContext } from "./client";
 import { NETWORK, TestDockerDaemon } from "./dockerd";
@@ -49,6 +51,22 @@ class DeployTest {
     this.daemon = new TestDockerDaemon(runDir, log);
     this.project = join(runDir, "project");
     this.dataDir = join(runDir, "firmground-data");
+    this.backupDir = join(runDir, "firmground-backups");
+  }
+
+  private backupDir: string;
+
+  /** backup.sh in the backup container, as `docker exec` runs it. */
+  private backupScript(...args: string[]) {
+    return this.daemon.docker(["exec", "backup", "/bin/sh", BACKUP.script, ...args], { allowFailure: true });
+  }
+
+  private backupStatus(): { result?: string; reason?: string; time?: string; snapshot?: string } {
+    try {
+      return (JSON.parse(this.backupScript("status").stdout) as { last: Record<string, string> | null }).last ?? {};
+    } catch {
+      return {};
+    }
   }
 
   check(name: string, ok: boolean, detail: string) {
@@ -132,7 +150,7 @@ class DeployTest {
     await this.step("stand-in images built and checked against their contracts", () => {
       const problems = buildImages(this.daemon, this.rootfs, this.runDir, log);
       if (problems.length) throw new Error(problems.join("\n"));
-      return "8 images";
+      return `${Object.keys(DEFAULT_IMAGES).length} images`;
     });
     await this.step("the project copied; stack local", () => {
       mkdirSync(this.project);
@@ -151,6 +169,7 @@ class DeployTest {
       spawnSync("mount", ["--bind", join(this.runDir, "hosts"), "/etc/hosts"]);
       this.pulumi(["stack", "init", "local"]);
       this.pulumi(["config", "set", "firmground:localDataDir", this.dataDir]);
+      this.pulumi(["config", "set", "--path", "firmground:backup.repository", this.backupDir]);
       this.pulumi(["config", "set", "--secret", "firmground:adminPassword", "admin-password-of-the-test-1"]);
       return `stack local in ${this.project}`;
     });
@@ -212,6 +231,93 @@ class DeployTest {
       );
       return `replaced: ${replaced.join(", ")}`;
     });
+  }
+
+  /** The backup container's own first backup, and an upgrade of Synapse that waits for a backup. */
+  async backups() {
+    await this.step("backups: the container's first scheduled backup to the repository directory", async () => {
+      const deadline = Date.now() + 180_000;
+      while (Date.now() < deadline && !["ok", "failed"].includes(this.backupStatus().result ?? "")) {
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+      }
+      const status = this.backupStatus();
+      this.check(
+        "the backup container backs up on its own schedule (restic repository in backup.repository)",
+        status.result === "ok" && existsSync(join(this.backupDir, "config")),
+        JSON.stringify(status),
+      );
+      return JSON.stringify(status);
+    });
+    await this.step("upgrade: a new Synapse image waits for a backup, then replaces the container", () => {
+      // Another image (another id: a tag of the same one changes nothing the container is made from).
+      const image = DEFAULT_IMAGES.synapse;
+      const upgraded = `${image}-rebuild`;
+      const context = join(this.runDir, "image-synapse-rebuild");
+      mkdirSync(context, { recursive: true });
+      writeFileSync(join(context, "Dockerfile"), `FROM ${image}\nLABEL org.firmground.test=rebuild\n`);
+      this.daemon.docker(["build", "-q", "-t", upgraded, context]);
+      const before = this.backupStatus();
+      this.pulumi(["config", "set", "--path", "firmground:images.synapse", upgraded]);
+      this.pulumi(["up", "--yes", "--skip-preview"]);
+      const after = this.backupStatus();
+      const created = this.daemon.docker(["inspect", "--format", "{{.Created}}", "synapse"]).stdout.trim();
+      const running = this.daemon.docker(["inspect", "--format", "{{.Config.Image}}", "synapse"]).stdout.trim();
+      this.check(
+        "a changed Synapse image: the pre-upgrade backup ran and succeeded before the new container was created",
+        after.reason === "pre-upgrade" &&
+          after.result === "ok" &&
+          after.snapshot !== before.snapshot &&
+          Date.parse(after.time ?? "") <= Date.parse(created) + 1000 &&
+          running === this.daemon.docker(["image", "inspect", "--format", "{{.Id}}", upgraded]).stdout.trim(),
+        `backup ${JSON.stringify(after)}; synapse created ${created} from ${running} (${upgraded})`,
+      );
+      return `synapse now ${running}`;
+    });
+  }
+
+  /** A new stack, restoreSecrets and the old repository: the first start restores the old history. */
+  async recover() {
+    await this.step(
+      "disaster recovery: a new, empty stack restores the old one's latest backup before Synapse starts",
+      () => {
+        const manual = this.backupScript("once", "manual");
+        if (manual.status !== 0) throw new Error(`the last backup failed: ${manual.stderr}`);
+        const restoreSecrets = JSON.stringify(this.output("restoreSecrets", true));
+        const keyId = this.output("signingKeyId") as string;
+        this.pulumi(["destroy", "--yes", "--skip-preview", "--stack", "local"]);
+        // As the README's recovery commands: the stack file, then the secrets of the old stack.
+        writeFileSync(
+          join(this.project, "Pulumi.recovered.yaml"),
+          YAML.stringify({
+            config: {
+              "firmground:target": "docker",
+              "firmground:serverName": "firmground.localhost",
+              "firmground:localDataDir": join(this.runDir, "recovered-data"),
+              "firmground:backup": { repository: this.backupDir },
+            },
+          }),
+        );
+        this.pulumi(["stack", "init", "recovered"]);
+        this.pulumi(["config", "set", "--secret", "--stack", "recovered", "firmground:restoreSecrets", restoreSecrets]);
+        this.pulumi(["up", "--yes", "--skip-preview", "--stack", "recovered"]);
+        const exported = JSON.parse(this.pulumi(["stack", "export", "--stack", "recovered"]).stdout) as {
+          deployment: { resources: { urn: string; outputs?: { restored?: string } }[] };
+        };
+        const restored =
+          exported.deployment.resources.find((r) => r.urn.endsWith("matrix-first-start-restore"))?.outputs?.restored ??
+          "";
+        const newKeyId = this.output("signingKeyId") as string;
+        this.check(
+          "the recovered stack restored a snapshot at its first start, with the old signing key",
+          /"snapshot":"[0-9a-f]{64}"/.test(restored) && newKeyId === keyId,
+          `${restored}; key ${keyId} → ${newKeyId}`,
+        );
+        return restored;
+      },
+    );
+    this.healthChecks("after recovery");
+    // The admin reads the message sent before the disaster, from the restored database.
+    this.client("read", "on the recovered stack, from its first start's restore");
   }
 
   async destroyAndReup() {
@@ -341,7 +447,10 @@ class DeployTest {
   }
 
   private healthChecks(when: string) {
-    const names = Object.keys(this.containerIds()).filter((n) => n !== "firmground-data-dirs");
+    // One-shot containers ran once and exited; the services must be healthy.
+    const names = Object.keys(this.containerIds()).filter(
+      (n) => !["firmground-data-dirs", "firmground-backup-tools"].includes(n),
+    );
     const states = names.map((name) => {
       const state = this.daemon.docker(["inspect", "--format", "{{.State.Health.Status}}", name], {
         allowFailure: true,
@@ -381,7 +490,7 @@ class DeployTest {
     );
   }
 
-  private client(phase: "chat" | "read") {
+  private client(phase: "chat" | "read", since?: string) {
     const ca = join(this.runDir, "local-ca.pem");
     writeFileSync(ca, this.output("localCaCertPem") as string);
     const context: DeployClientContext = {
@@ -391,6 +500,7 @@ class DeployTest {
         bob: { username: "bob", password: "bob-password-of-the-test-1" },
       },
       stateFile: join(this.runDir, "client-state.json"),
+      ...(since ? { since } : {}),
     };
     const contextFile = join(this.runDir, "client-context.json");
     writeFileSync(contextFile, JSON.stringify(context));
@@ -409,8 +519,10 @@ class DeployTest {
   }
 
   async finish(error?: unknown): Promise<number> {
-    if (existsSync(join(this.project, "Pulumi.local.yaml"))) {
-      this.pulumi(["destroy", "--yes", "--skip-preview", "--stack", "local"], { allowFailure: true });
+    for (const stack of ["local", "recovered"]) {
+      if (existsSync(join(this.project, `Pulumi.${stack}.yaml`))) {
+        this.pulumi(["destroy", "--yes", "--skip-preview", "--stack", stack], { allowFailure: true });
+      }
     }
     const leftovers = await this.daemon.stop();
     const ok = !error && leftovers.length === 0 && this.steps.every((s) => s.ok) && this.checks.every((c) => c.ok);
@@ -445,7 +557,9 @@ runIsolated(__filename, "npm run test:deploy", async (runDir, rootfs) => {
     await test.prepare();
     await test.deploy();
     await test.noopAndChange();
+    await test.backups();
     await test.destroyAndReup();
+    await test.recover();
     await test.otherStacks();
     await test.badCases();
     return await test.finish();

@@ -11,6 +11,7 @@
  * --concurrency C (32 senders at saturation), --rate R (msg/s offered; default half of the saturation
  * firmground's server reached).
  */
+import { HelpRequested } from "../../components/commandLine";
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
@@ -383,8 +384,12 @@ if (process.argv[2] !== "--inside") {
   try {
     workloadFromArgs(process.argv.slice(2));
   } catch (error) {
+    if (error instanceof HelpRequested) {
+      console.log(error.message);
+      process.exit(0);
+    }
     console.error(`npm run bench: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(2);
+    process.exit(64);
   }
 }
 runIsolated(__filename, "npm run bench", inner);

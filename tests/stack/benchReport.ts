@@ -2,7 +2,7 @@
  * The benchmark's figures: the workload from its flags, what one server's run recorded, and the
  * comparisons (ours / stock, proxied / direct) and printed table made from them. Pure; bench.ts measures.
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../../components/commandLine";
 import type { Memory } from "./sandbox";
 
 export interface PhaseResult {
@@ -211,16 +211,25 @@ export function formatReport(report: BenchReport): string {
 }
 
 /** The workload from `npm run bench -- --users N …`; throws naming the flag, its value and what is allowed. */
+export const BENCH_USAGE = `usage: npm run bench -- [--users N] [--rooms N] [--rate N] [--concurrency N] [--seconds N]
+  Boots firmground's rendered stack and a stock Synapse on the real daemons (as npm run test:stack) and
+  measures both through the same HAProxy: saturation (closed loop) and a fixed offered rate (open loop).
+options:
+  --users N          users, spread over the rooms (default 200)
+  --rooms N          rooms, at most --users (default 20)
+  --rate N           messages/s of the fixed-rate phase (default: half the slower saturation)
+  --concurrency N    concurrent senders at saturation (default 32)
+  --seconds N        length of each phase, at least 5 (default 60)
+  -h, --help         this text
+Writes .stack/bench.json (BENCH_FILE overrides).`;
+
 export function workloadFromArgs(args: string[]): Workload {
-  const { values } = parseArgs({
-    args,
-    options: {
-      users: { type: "string", default: "200" },
-      rooms: { type: "string", default: "20" },
-      rate: { type: "string" },
-      concurrency: { type: "string", default: "32" },
-      seconds: { type: "string", default: "60" },
-    },
+  const { values } = parseCommandLine(args, BENCH_USAGE, {
+    users: { type: "string", default: "200" },
+    rooms: { type: "string", default: "20" },
+    rate: { type: "string" },
+    concurrency: { type: "string", default: "32" },
+    seconds: { type: "string", default: "60" },
   });
   const number = (key: keyof typeof values, min: number) => {
     const value = Number(values[key]);

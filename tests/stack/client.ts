@@ -4,7 +4,8 @@
  * Everything goes to the public address through HAProxy with TLS, as a user's client would. Each
  * phase writes its checks as JSON to the result file.
  */
-import { createPrivateKey, createPublicKey, verify, type X509Certificate } from "node:crypto";
+import { canonicalJson } from "../../components/doctor/matrixKeys";
+import { createHash, createPrivateKey, createPublicKey, randomBytes, verify, type X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -36,6 +37,8 @@ interface Response {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
+  /** The body's bytes. */
+  raw: Buffer;
   certificate?: X509Certificate;
 }
 
@@ -45,7 +48,7 @@ function call(
   options: {
     method?: string;
     host?: string;
-    body?: string;
+    body?: string | Buffer;
     token?: string;
     insecure?: boolean;
     headers?: Record<string, string>;
@@ -60,7 +63,7 @@ function call(
         method: options.method ?? "GET",
         headers: {
           host: options.host ?? target.host,
-          ...(options.body ? { "content-type": "application/json" } : {}),
+          ...(typeof options.body === "string" ? { "content-type": "application/json" } : {}),
           ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
           ...options.headers,
         },
@@ -78,6 +81,7 @@ function call(
             status: res.statusCode ?? 0,
             headers: res.headers,
             body: Buffer.concat(chunks).toString("utf8"),
+            raw: Buffer.concat(chunks),
             certificate:
               typeof socket.getPeerX509Certificate === "function" ? socket.getPeerX509Certificate() : undefined,
           });
@@ -447,19 +451,6 @@ async function turnPhase(ctx: ClientContext) {
   writeFileSync(`${resultFile}.turn.json`, JSON.stringify(turn));
 }
 
-/** Canonical JSON (sorted keys, no spaces), as Matrix signs it. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (value && typeof value === "object") {
-    const record = value as Record<string, unknown>;
-    return `{${Object.keys(record)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(record[k])}`)
-      .join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
-
 async function federationPhase(ctx: ClientContext) {
   const fed = `https://${ctx.matrixHost}:8448`;
   await guarded("federation version (port 8448)", async () => {
@@ -490,7 +481,7 @@ async function federationPhase(ctx: ClientContext) {
     const { signatures, ...signed } = doc;
     const signature = signatures?.[ctx.serverName]?.[`ed25519:${keyId}`];
     const valid =
-      !!signature && verify(null, Buffer.from(canonical(signed)), publicKey, Buffer.from(signature, "base64"));
+      !!signature && verify(null, Buffer.from(canonicalJson(signed)), publicKey, Buffer.from(signature, "base64"));
     check(
       "server key is the program's signing key",
       doc.server_name === ctx.serverName && served === expected && valid,
@@ -697,6 +688,155 @@ async function floodPhase(ctx: ClientContext) {
 
 // ---- main --------------------------------------------------------------------------------------
 
+// ---- backups: what a restore must bring back --------------------------------------------------------
+
+/** The restore scenario's room: its messages, an image, and the one-time keys a device uploaded. */
+interface BackupState {
+  roomId: string;
+  messages: number;
+  bodiesSha256: string;
+  mxc: string;
+  imageSha256: string;
+  signingKeyId: string;
+}
+
+const BACKUP_MESSAGES = 200;
+const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
+
+async function api(ctx: ClientContext, token: string, method: string, path: string, body?: unknown) {
+  const res = await call(`${base(ctx)}${path}`, {
+    method,
+    token,
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  if (res.status !== 200) throw new Error(`${method} ${path}: ${res.status} ${res.body.slice(0, 200)}`);
+  return JSON.parse(res.body) as Record<string, any>;
+}
+
+/** Run from an admin source: lifts both users' message rate limit through the admin API, then seeds. */
+async function backupSeedPhase(ctx: ClientContext, stateFile: string) {
+  const admin = await tokenFor(ctx, "admin");
+  const bob = await tokenFor(ctx, "bob");
+  const userId = (who: "admin" | "bob") => `@${ctx.users[who].username}:${ctx.serverName}`;
+  for (const who of ["admin", "bob"] as const) {
+    const path = `/_synapse/admin/v1/users/${encodeURIComponent(userId(who))}/override_ratelimit`;
+    await api(ctx, admin, "POST", path, { messages_per_second: 0, burst_count: 0 });
+  }
+  const { room_id: roomId } = await api(ctx, admin, "POST", "/_matrix/client/v3/createRoom", {
+    name: "firmground backup",
+    preset: "private_chat",
+    invite: [userId("bob")],
+  });
+  await api(ctx, bob, "POST", `/_matrix/client/v3/rooms/${encodeURIComponent(roomId as string)}/join`, {});
+  const bodies: string[] = [];
+  for (let i = 0; i < BACKUP_MESSAGES; i++) {
+    const body = `backup message ${i} ${randomBytes(6).toString("hex")}`;
+    bodies.push(body);
+    await api(
+      ctx,
+      i % 2 ? bob : admin,
+      "PUT",
+      `/_matrix/client/v3/rooms/${encodeURIComponent(roomId as string)}/send/m.room.message/seed${i}`,
+      { msgtype: "m.text", body },
+    );
+  }
+  const image = randomBytes(64 * 1024);
+  const uploaded = await call(`${base(ctx)}/_matrix/media/v3/upload?filename=backup.png`, {
+    method: "POST",
+    token: admin,
+    body: image,
+    headers: { "content-type": "image/png" },
+  });
+  if (uploaded.status !== 200) throw new Error(`upload: ${uploaded.status} ${uploaded.body.slice(0, 200)}`);
+  const mxc = (JSON.parse(uploaded.body) as { content_uri: string }).content_uri;
+  await api(
+    ctx,
+    admin,
+    "PUT",
+    `/_matrix/client/v3/rooms/${encodeURIComponent(roomId as string)}/send/m.room.message/image`,
+    {
+      msgtype: "m.image",
+      body: "backup.png",
+      url: mxc,
+    },
+  );
+  // One-time keys of bob's device: the backup leaves them out, a restore must leave the table empty.
+  const keys = Object.fromEntries(
+    Array.from({ length: 5 }, (_, i) => [
+      `curve25519:AAAAA${i}`,
+      randomBytes(32).toString("base64").replace(/=+$/, ""),
+    ]),
+  );
+  const counted = await api(ctx, bob, "POST", "/_matrix/client/v3/keys/upload", { one_time_keys: keys });
+  const state: BackupState = {
+    roomId: roomId as string,
+    messages: bodies.length,
+    bodiesSha256: sha256(bodies.join("\n")),
+    mxc,
+    imageSha256: sha256(image),
+    signingKeyId: `ed25519:${ctx.signingKey.split(" ")[1]}`,
+  };
+  writeFileSync(stateFile, JSON.stringify(state));
+  check(
+    "seed: a room of two, 200 messages, an image, one-time keys",
+    true,
+    `${roomId as string}, ${mxc}, ${JSON.stringify(counted.one_time_key_counts)}`,
+  );
+}
+
+/** What a client sees of the seeded room now; writes the findings to `reportFile` for the harness. */
+async function backupVerifyPhase(ctx: ClientContext, stateFile: string, reportFile: string, label: string) {
+  const state = JSON.parse(readFileSync(stateFile, "utf8")) as BackupState;
+  const report: Record<string, unknown> = {};
+  writeFileSync(reportFile, JSON.stringify(report));
+  const admin = await tokenFor(ctx, "admin");
+  const bob = await tokenFor(ctx, "bob");
+  report.logins = true;
+  const room = encodeURIComponent(state.roomId);
+  const bodies: string[] = [];
+  let image = "";
+  let from: string | undefined;
+  for (let page = 0; page < 20; page++) {
+    const chunk = await api(
+      ctx,
+      bob,
+      "GET",
+      `/_matrix/client/v3/rooms/${room}/messages?dir=b&limit=100${from ? `&from=${encodeURIComponent(from)}` : ""}`,
+    );
+    for (const event of chunk.chunk as { type: string; content: { msgtype?: string; body?: string; url?: string } }[]) {
+      if (event.type !== "m.room.message") continue;
+      if (event.content.msgtype === "m.text" && event.content.body?.startsWith("backup message "))
+        bodies.push(event.content.body);
+      if (event.content.msgtype === "m.image") image = event.content.url ?? "";
+    }
+    if (!chunk.end) break;
+    from = chunk.end as string;
+  }
+  bodies.reverse();
+  report.messages = bodies.length;
+  report.bodiesIdentical = sha256(bodies.join("\n")) === state.bodiesSha256;
+  const [serverName, mediaId] = state.mxc.slice("mxc://".length).split("/");
+  const media = await call(`${base(ctx)}/_matrix/client/v1/media/download/${serverName}/${mediaId}`, { token: admin });
+  report.mediaIdentical = media.status === 200 && image === state.mxc && sha256(media.raw) === state.imageSha256;
+  report.mediaStatus = media.status;
+  const members = await api(ctx, admin, "GET", `/_matrix/client/v3/rooms/${room}/joined_members`);
+  report.members = Object.keys(members.joined as object).sort();
+  const keys = await call(`${base(ctx)}/_matrix/key/v2/server`);
+  const verifyKeys = Object.keys((JSON.parse(keys.body) as { verify_keys?: object }).verify_keys ?? {});
+  report.signingKeyIds = verifyKeys;
+  report.signingKeyIdSame = verifyKeys.length === 1 && verifyKeys[0] === state.signingKeyId;
+  writeFileSync(reportFile, JSON.stringify(report));
+  check(
+    `${label}: every message, the image byte for byte, both members, the signing key`,
+    bodies.length === state.messages &&
+      report.bodiesIdentical === true &&
+      report.mediaIdentical === true &&
+      (report.members as string[]).length === 2 &&
+      report.signingKeyIdSame === true,
+    JSON.stringify(report),
+  );
+}
+
 const [phase, resultFile, ...rest] = process.argv.slice(2);
 
 async function main() {
@@ -727,6 +867,8 @@ async function main() {
       federatedJoinPhase(ctx, rest[0], rest[1] as "admin" | "bob", rest[2] as "big" | "small", rest[3]),
     "admin-ui-allowed": () => adminUiPhase(ctx, true),
     "admin-ui-refused": () => adminUiPhase(ctx, false),
+    "backup-seed": () => backupSeedPhase(ctx, rest[0]),
+    "backup-verify": () => backupVerifyPhase(ctx, rest[0], rest[1], rest[2]),
   };
   const run = phases[phase];
   if (!run) throw new Error(`unknown phase ${phase}; known: ${Object.keys(phases).join(", ")}`);

@@ -1,6 +1,7 @@
 /**
- * A stand-in for the Docker daemon's API, just the calls a one-shot container makes (create, start,
- * wait, logs, remove), on a unix socket. "Running a container" means running its argv from the
+ * A stand-in for the Docker daemon's API, on a unix socket: the calls a one-shot container makes
+ * (create, start, wait, logs, remove), and for the harness's running containers, inspect, stop, start
+ * and exec (what `npm run restore` and the backup guards use). "Running a container" means running its argv from the
  * rootfs in a namespace on the test Docker bridge, so the user jobs of `pulumi up` and `npm run user`
  * reach the real Synapse exactly as they would on the host.
  *
@@ -28,6 +29,15 @@ export interface ShimRun {
   stderr: string;
 }
 
+/** The harness's running containers, by name, as the shim's inspect, stop, start and exec see them. */
+export interface ShimServices {
+  inspect(name: string): { running: boolean; health?: string; image: string } | undefined;
+  stop(name: string): Promise<void>;
+  start(name: string): Promise<void>;
+  /** `docker exec`: argv run in the container, as its user, with its environment. */
+  exec(name: string, argv: string[]): Promise<ShimRun>;
+}
+
 interface Entry {
   spec: ShimContainer;
   run?: Promise<ShimRun>;
@@ -50,10 +60,15 @@ export class DockerShim {
   /** Every run's result, in order. */
   readonly runs: ShimRun[] = [];
 
+  private readonly execs = new Map<string, { container: string; argv: string[]; run?: ShimRun }>();
+  /** Every exec, in order (container and argv). */
+  readonly execLog: { container: string; argv: string[] }[] = [];
+
   constructor(
     private readonly images: string[],
     private readonly networks: string[],
     private readonly execute: (spec: ShimContainer) => Promise<ShimRun>,
+    private readonly services?: ShimServices,
   ) {}
 
   listen(socketPath: string): Promise<void> {
@@ -105,6 +120,7 @@ export class DockerShim {
       this.created.push(spec);
       return send(res, 201, { Id: id, Warnings: [] });
     }
+    if (this.services && (await this.serviceCall(req.method ?? "GET", path, body, res))) return;
     const match = /^\/containers\/([0-9a-f]+)(?:\/(start|wait|logs))?$/.exec(path);
     const entry = match ? this.containers.get(match[1]) : undefined;
     if (!match || !entry) return send(res, 404, { message: `no such container or route: ${req.method} ${path}` });
@@ -130,6 +146,64 @@ export class DockerShim {
       send(res, 404, { message: `unsupported: ${req.method} ${path}` });
     }
   }
+
+  /** Inspect, stop, start and exec on the harness's named containers; false when `path` is not one of those. */
+  private async serviceCall(method: string, path: string, body: Record<string, any>, res: ServerResponse) {
+    const services = this.services!;
+    const execMatch = /^\/exec\/([0-9a-f]+)\/(start|json)$/.exec(path);
+    if (execMatch) {
+      const exec = this.execs.get(execMatch[1]);
+      if (!exec) return answered(res, 404, { message: "no such exec" });
+      if (method === "POST" && execMatch[2] === "start") {
+        if (body.Detach || body.Tty)
+          return answered(res, 400, { message: "the shim runs attached execs without a TTY only" });
+        exec.run = await services.exec(exec.container, exec.argv);
+        res.writeHead(200, { "content-type": "application/vnd.docker.multiplexed-stream" });
+        res.end(Buffer.concat([frame(1, exec.run.stdout), frame(2, exec.run.stderr)]));
+      } else {
+        send(res, 200, { Running: false, ExitCode: exec.run ? exec.run.exitCode : null });
+      }
+      return true;
+    }
+    const match = /^\/containers\/([a-z][\w.-]*)\/(json|stop|start|exec)$/.exec(path);
+    if (!match || /^[0-9a-f]{32}$/.test(match[1])) return false;
+    const [, name, verb] = match;
+    const state = services.inspect(name);
+    if (!state) return answered(res, 404, { message: `No such container: ${name}` });
+    if (method === "GET" && verb === "json") {
+      send(res, 200, {
+        Name: `/${name}`,
+        State: { Running: state.running, ...(state.health ? { Health: { Status: state.health } } : {}) },
+        Config: { Image: state.image },
+      });
+    } else if (method === "POST" && verb === "stop") {
+      if (!state.running) return answered(res, 304);
+      await services.stop(name);
+      res.writeHead(204).end();
+    } else if (method === "POST" && verb === "start") {
+      if (state.running) return answered(res, 304);
+      await services.start(name);
+      res.writeHead(204).end();
+    } else if (method === "POST" && verb === "exec") {
+      if (!state.running) return answered(res, 409, { message: `Container ${name} is not running` });
+      if (!Array.isArray(body.Cmd) || !body.AttachStdout || !body.AttachStderr)
+        return answered(res, 400, { message: "the shim runs execs with Cmd, AttachStdout and AttachStderr only" });
+      const id = randomBytes(32).toString("hex");
+      this.execs.set(id, { container: name, argv: body.Cmd as string[] });
+      this.execLog.push({ container: name, argv: body.Cmd as string[] });
+      send(res, 201, { Id: id });
+    } else {
+      send(res, 404, { message: `unsupported: ${method} ${path}` });
+    }
+    return true;
+  }
+}
+
+/** Sends the answer and says the call was handled. */
+function answered(res: ServerResponse, status: number, body?: unknown): true {
+  if (body === undefined) res.writeHead(status).end();
+  else send(res, status, body);
+  return true;
 }
 
 function send(res: ServerResponse, status: number, body: unknown) {

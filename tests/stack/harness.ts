@@ -4,7 +4,16 @@
  * a TURN peer). `npm run test:stack` (main.ts) and `npm run bench` (bench.ts) build on it.
  */
 import { X509Certificate } from "node:crypto";
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { DATA_MOUNT } from "../../config-templates/cloudInit";
 import { POSTGRES } from "../../config-templates/paths";
@@ -20,6 +29,10 @@ import {
   NET,
   PEBBLE,
   REMOTE_SERVER,
+  S3_HOST,
+  S3_BUCKET,
+  S3_KEY,
+  S3_PORT,
   STAND_INS,
   TEST_CONFIG,
   TEST_SECRET_KEYS,
@@ -28,6 +41,7 @@ import {
 } from "./overlay";
 import { newKeyAndCert, openssl } from "../support/tools";
 import { delay, descendants, inRoot, Sandbox, type Memory } from "./sandbox";
+import { RCLONE_ENV } from "./s3";
 
 /** A daemon's memory at the moments a run measures it, and its container's limit. */
 export type MemoryRecord = Record<string, { idle?: Memory; afterFlows?: Memory; limitMb?: number }>;
@@ -38,6 +52,8 @@ export class Harness {
   capture!: Capture;
   /** The stack config the program was rendered with (boot's). */
   config: Record<string, string> = TEST_CONFIG;
+  /** Its keys set with `--secret`. */
+  secretKeys: string[] = TEST_SECRET_KEYS;
   protected caBundle = "";
 
   constructor(
@@ -66,6 +82,7 @@ export class Harness {
   /** Renders the program's containers, builds the network and the outside, then starts `services` in order. */
   async boot(services: string[], config: Record<string, string> = TEST_CONFIG, secretKeys = TEST_SECRET_KEYS) {
     this.config = config;
+    this.secretKeys = secretKeys;
     this.capture = await captureContainers(config, NET.hostPublicIp, secretKeys);
     log(
       `program rendered ${Object.keys(this.capture.containers).length} containers: ${Object.keys(this.capture.containers).join(", ")}`,
@@ -109,6 +126,11 @@ export class Harness {
 
     for (const spec of Object.values(this.capture.containers)) {
       if (spec.hostNetwork) continue;
+      // No network: a namespace of its own with loopback only.
+      if (spec.noNetwork) {
+        sandbox.addNamespace(this.ns(spec.name));
+        continue;
+      }
       const address = NET.containers[spec.name];
       if (!address) throw new Error(`no address planned for container ${spec.name}`);
       sandbox.addNamespace(this.ns(spec.name));
@@ -156,9 +178,10 @@ export class Harness {
     // DNS for every name: containers (Docker's embedded DNS) and the public names (the Internet's).
     const names = [
       ...Object.entries(NET.containers).map(([name, ip]) => `${ip} ${name}`),
-      `${NET.hostPublicIp} ${publicHostnames(parseSettings(this.config)).join(" ")}`,
+      `${NET.hostPublicIp} ${publicHostnames(parseSettings(this.config, this.secretKeys)).join(" ")}`,
       `${NET.outside.acme} ${ACME_HOST}`,
       `${NET.outside.remote} ${REMOTE_SERVER}`,
+      `${NET.outside.s3} ${S3_HOST}`,
     ];
     const dns = sandbox.makeRoot("dns");
     writeFileSync(inRoot(dns, "/etc/firmground-hosts"), `${names.join("\n")}\n`);
@@ -288,6 +311,47 @@ export class Harness {
     });
   }
 
+  /** The backups' S3 server (rclone serve s3 with the test key, TLS from the test CA), data kept across restarts. */
+  startS3Server() {
+    const { sandbox } = this;
+    const rclone = process.env[RCLONE_ENV];
+    if (!rclone) throw new Error(`${RCLONE_ENV} is not set: the run builds rclone before it starts (isolation.ts)`);
+    let root = this.rootOf("s3");
+    if (!existsSync(join(root, "etc/debian_version"))) {
+      root = sandbox.makeRoot("s3");
+      this.testCertificate(S3_HOST, "acme/s3-key.pem", "acme/s3-cert.pem");
+      for (const file of ["s3-key.pem", "s3-cert.pem"])
+        sandbox.writeFile(root, `/etc/s3/${file}`, readFileSync(this.path(`acme/${file}`), "utf8"), 0, 0, 0o600);
+      copyFileSync(rclone, inRoot(root, "/usr/local/bin/rclone"));
+      chmodSync(inRoot(root, "/usr/local/bin/rclone"), 0o755);
+      // The bucket exists, as an operator's would before it is given in backup.repository.
+      mkdirSync(this.path(`s3-data/${S3_BUCKET}`), { recursive: true });
+      sandbox.bind(this.path("s3-data"), root, "/srv/s3", false);
+    }
+    sandbox.start("s3", {
+      ns: this.ns("s3"),
+      root,
+      user: "0:0",
+      argv: [
+        "rclone",
+        "serve",
+        "s3",
+        "--config",
+        "/dev/null",
+        "--auth-key",
+        `${S3_KEY.accessKeyId},${S3_KEY.secretAccessKey}`,
+        "--addr",
+        `${NET.outside.s3}:${S3_PORT}`,
+        "--cert",
+        "/etc/s3/s3-cert.pem",
+        "--key",
+        "/etc/s3/s3-key.pem",
+        "/srv/s3",
+      ],
+      env: { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: "/root" },
+    });
+  }
+
   // ---- containers --------------------------------------------------------------------------------
 
   /** Host path of a container mount: the data volume's directories, or a named Docker volume. */
@@ -325,7 +389,7 @@ export class Harness {
     writeFileSync(this.path("volume/.prepared"), "");
   }
 
-  protected rootOf = (name: string) => join(this.runDir, "roots", name, "root");
+  rootOf = (name: string) => join(this.runDir, "roots", name, "root");
 
   /** A fresh root laid out as `standIn`'s image: its removals, accounts, directories and files. */
   protected imageRoot(rootName: string, standIn: StandIn, shmMb = 64): string {
@@ -355,7 +419,8 @@ export class Harness {
     writeFileSync(inRoot(root, "/etc/resolv.conf"), `nameserver ${resolver}\n`);
   }
 
-  async startContainer(name: string) {
+  /** The container's root, laid out as its image with its mounts and files the first time. */
+  private containerRoot(name: string): { spec: ContainerSpec; standIn: StandIn; root: string } {
     const { sandbox } = this;
     const spec = this.container(name);
     const standIn = STAND_INS[name];
@@ -366,6 +431,11 @@ export class Harness {
       root = this.imageRoot(name, standIn, spec.shmSizeMb ?? 64);
       if (name === "certbot" || name === "synapse")
         sandbox.writeFile(root, ACME_CA_FILE, readFileSync(this.path("acme/ca.pem"), "utf8"), 0, 0, 0o644);
+      // The S3 server's certificate comes from the test CA: the backup container's bundle holds it too.
+      if (name === "backup") {
+        const bundle = inRoot(root, "/etc/ssl/certs/ca-certificates.crt");
+        writeFileSync(bundle, `${readFileSync(bundle, "utf8")}${readFileSync(this.path("acme/ca.pem"), "utf8")}`);
+      }
       for (const mount of spec.mounts)
         sandbox.bind(this.mountSource(spec, mount), root, mount.containerPath, mount.readOnly);
       for (const file of standIn.rendered?.(spec.env) ?? [])
@@ -374,12 +444,36 @@ export class Harness {
       for (const file of spec.uploads) sandbox.writeFile(root, file.path, file.content, file.uid, file.gid, file.mode);
       this.dockerFiles(root, name, !!spec.hostNetwork);
     }
-    const base = {
+    return { spec, standIn, root };
+  }
+
+  /** How a container's processes run: its namespace, root, user (its own over the image's) and environment. */
+  private processBase(name: string) {
+    const { spec, standIn, root } = this.containerRoot(name);
+    return {
       ns: this.ns(spec.hostNetwork ? "host" : name),
       root,
-      user: standIn.user,
+      user: spec.user ?? standIn.user,
       env: { ...standIn.env(root), ...spec.env },
     };
+  }
+
+  /** Runs a one-shot container (mustRun false) to completion, as its creation does. */
+  runOneShot(name: string) {
+    const { spec, standIn } = this.containerRoot(name);
+    if (!spec.oneShot) throw new Error(`${name} is a service, not a one-shot container`);
+    const result = this.sandbox.exec(
+      { ...this.processBase(name), argv: standIn.argv(spec) },
+      { allowFailure: true, timeoutMs: 120_000 },
+    );
+    this.check(`${name} (one-shot) exits 0`, result.status === 0, `exit ${result.status}; ${lastLines(result.stderr)}`);
+    return result;
+  }
+
+  async startContainer(name: string) {
+    const { sandbox } = this;
+    const { spec, standIn, root } = this.containerRoot(name);
+    const base = this.processBase(name);
     if (standIn.initUnless && !existsSync(inRoot(root, standIn.initUnless))) {
       // The image's entrypoint, when it runs as root, first hands the data directory to the image's user.
       for (const mount of spec.mounts) {
@@ -407,13 +501,12 @@ export class Harness {
 
   /** A command inside a running container's root and namespace, as its image's user (`docker exec`). */
   execIn(name: string, argv: string[], options: { allowFailure?: boolean; timeoutMs?: number } = {}) {
-    const root = this.rootOf(name);
-    const standIn = STAND_INS[name];
-    const ns = this.ns(this.container(name).hostNetwork ? "host" : name);
-    return this.sandbox.exec(
-      { ns, root, user: standIn.user, env: standIn.env(root), argv },
-      { timeoutMs: 60_000, ...options },
-    );
+    return this.sandbox.exec({ ...this.processBase(name), argv }, { timeoutMs: 60_000, ...options });
+  }
+
+  /** `docker exec` without blocking: the Docker API shim answers other calls meanwhile. */
+  execInAsync(name: string, argv: string[], timeoutMs = 3_600_000) {
+    return this.sandbox.execAsync({ ...this.processBase(name), argv }, timeoutMs);
   }
 
   /** psql over PostgreSQL's local socket (trusted) as the database's owner, on the `postgres` database. */

@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ensureRootfs, MirrorError } from "./rootfs";
+import { ensureRclone, RCLONE_ENV } from "./s3";
 
 export const REPO = resolve(__dirname, "../..");
 export const log = (line: string) => console.log(`[stack ${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -29,14 +30,17 @@ function outer(entryFile: string, command: string): number {
     }
   }
   const started = Date.now();
+  const cache = process.env.FIRMGROUND_STACK_CACHE ?? "/var/cache/firmground-stack";
   let rootfs: string;
   try {
-    rootfs = ensureRootfs(process.env.FIRMGROUND_STACK_CACHE ?? "/var/cache/firmground-stack", log);
+    rootfs = ensureRootfs(cache, log);
   } catch (error) {
     console.error(error instanceof MirrorError ? `MIRROR FAILURE (not a test failure): ${error.message}` : error);
     return 3;
   }
   log(`rootfs ready in ${((Date.now() - started) / 1000).toFixed(0)} s: ${rootfs}`);
+  // The backups' S3 server, handed to the run by its path.
+  process.env[RCLONE_ENV] = ensureRclone(cache, log);
 
   mkdirSync("/var/tmp", { recursive: true });
   const runDir = mkdtempSync("/var/tmp/firmground-stack-");

@@ -30,7 +30,8 @@ import {
 import { serializedProvider } from "../support/dynamicProvider";
 import { synapseRunArgv } from "../support/imageContracts";
 import { checkBootstrap } from "./bootstrap";
-import { DockerShim, type ShimContainer, type ShimRun } from "./dockerShim";
+import { DockerShim, type ShimContainer, type ShimRun, type ShimServices } from "./dockerShim";
+import { restoreScenario } from "./restore";
 import { Harness, lastLines, tail, type MemoryRecord } from "./harness";
 import { cgroupPrefix, log, REPO, runIsolated } from "./isolation";
 import {
@@ -89,6 +90,7 @@ class StackTest extends Harness {
     await this.startRemote();
     this.bigRoom();
     await this.restartAndPersist();
+    this.scenarios.restore = await restoreScenario(this);
     for (const name of this.sandbox.daemons.keys()) this.memoryOf(name, "afterFlows");
     // Last: it leaves the client's address rate-limited for a minute.
     this.client("client", "flood");
@@ -430,7 +432,7 @@ class StackTest extends Harness {
   // ---- users: the program's MatrixUser resources and `npm run user` -----------------------------
 
   private shim?: DockerShim;
-  private shimSocket = () => this.path("docker.sock");
+  shimSocket = () => this.path("docker.sock");
 
   /** The Docker API stand-in: one-shot containers run from the rootfs in the "jobs" namespace. */
   async startDockerShim() {
@@ -448,15 +450,36 @@ class StackTest extends Harness {
         child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
         child.on("close", (code) => resolve({ exitCode: code ?? 1, stdout, stderr }));
       });
-    this.shim = new DockerShim([this.container("synapse").image], ["firmground"], execute);
+    // The running containers, for npm run restore and the backup guards (inspect, stop, start, exec).
+    const services: ShimServices = {
+      inspect: (name) => {
+        const spec = this.capture.containers[name];
+        if (!spec || spec.oneShot) return undefined;
+        const running = this.sandbox.isRunning(name);
+        const [kind, ...test] = spec.healthcheck;
+        const healthy = () =>
+          this.execIn(name, kind === "CMD-SHELL" ? ["/bin/sh", "-c", test.join(" ")] : test, {
+            allowFailure: true,
+            timeoutMs: 10_000,
+          }).status === 0;
+        return { running, image: spec.image, ...(running ? { health: healthy() ? "healthy" : "unhealthy" } : {}) };
+      },
+      stop: (name) => this.sandbox.stop(name),
+      start: (name) => this.startContainer(name),
+      exec: async (name, argv) => {
+        const result = await this.execInAsync(name, argv);
+        return { exitCode: result.status ?? 1, stdout: result.stdout, stderr: result.stderr };
+      },
+    };
+    this.shim = new DockerShim([this.container("synapse").image], ["firmground"], execute, services);
     await this.shim.listen(this.shimSocket());
   }
 
   private userInputs(resource: string): MatrixUserInputs {
-    const inputs = this.capture.users[resource];
+    const inputs = this.capture.dynamic[resource];
     if (!inputs)
       throw new Error(
-        `the program registered no MatrixUser ${resource}; it has ${Object.keys(this.capture.users).join(", ")}`,
+        `the program registered no MatrixUser ${resource}; it has ${Object.keys(this.capture.dynamic).join(", ")}`,
       );
     return { ...(inputs as unknown as MatrixUserInputs), connection: { host: `unix://${this.shimSocket()}` } };
   }

@@ -5,13 +5,19 @@
  * provides that Debian's package does not. `OVERLAYS` lists them; the summary prints that list.
  */
 import { existsSync, readdirSync } from "node:fs";
-import { synapseRunArgv, synapseStartPy } from "../support/imageContracts";
+import { contractOf, dockerArgv, synapseRunArgv, synapseStartPy } from "../support/imageContracts";
 import type { ContainerSpec } from "./capture";
 
 /** The test stack's `firmground:*` config: names under the reserved `.test` TLD, and Pebble as ACME. */
 export const TEST_DOMAIN = "firmground.test";
 export const ACME_HOST = "acme.test";
 export const ADMIN_SOURCE = "198.51.100.7";
+
+/** The S3 server the backups go to (rclone serve s3, TLS from the test CA), and its one key. */
+export const S3_HOST = "s3.test";
+export const S3_PORT = 9000;
+export const S3_BUCKET = "firmground-backups";
+export const S3_KEY = { accessKeyId: "firmground-test", secretAccessKey: "test-secret-access-key-0123456789" };
 
 /** The test CA (of the ACME server's endpoint and remote.test), where certbot and Synapse find it. */
 export const ACME_CA_FILE = "/etc/firmground-test/acme-ca.pem";
@@ -42,6 +48,11 @@ export const TEST_CONFIG: Record<string, string> = {
     { name: "carol", displayName: "Carol" },
     { name: "dave", admin: true },
   ]),
+  // An S3 repository given in config (the stack's own Scaleway bucket needs the Scaleway API).
+  backup: JSON.stringify({
+    repository: `s3:https://${S3_HOST}:${S3_PORT}/${S3_BUCKET}/firmground`,
+    ...S3_KEY,
+  }),
 };
 
 /**
@@ -49,7 +60,7 @@ export const TEST_CONFIG: Record<string, string> = {
  * Synapse setting would be: its settings then live in the secret file, not homeserver.yaml, so the
  * relaxed login limits above take effect only if Synapse loads that file.
  */
-export const TEST_SECRET_KEYS = ["synapseExtraConfig"];
+export const TEST_SECRET_KEYS = ["synapseExtraConfig", "backup"];
 
 /**
  * The network: a "host" namespace standing for the Scaleway instance, with the Docker bridge (one
@@ -74,6 +85,7 @@ export const NET = {
     "synapse-admin": "172.20.0.16",
     /** Where the Docker API shim runs one-shot containers (user jobs). */
     jobs: "172.20.0.17",
+    backup: "172.20.0.18",
   } as Record<string, string>,
   /** Machines on the public side. */
   outside: {
@@ -83,6 +95,8 @@ export const NET = {
     peer: "198.51.100.40",
     /** A second homeserver (remote.test) hosting the federated rooms of the big-room scenario. */
     remote: NET_REMOTE,
+    /** The backups' S3 server (s3.test). */
+    s3: "198.51.100.60",
   },
 } as const;
 
@@ -383,6 +397,20 @@ export const STAND_INS: Record<string, StandIn> = {
     env: () => ({ PATH: BASE_PATH, REQUESTS_CA_BUNDLE: ACME_CA_FILE }),
     argv: shellEntrypoint,
   }),
+  // The PostgreSQL image with backup.sh as its entrypoint, as the user the container sets (the image's
+  // own entrypoint is replaced): its client tools on PATH, no restic but the tools volume's.
+  backup: standIn({
+    user: "0:0",
+    env: (root) => ({ PATH: `${postgresBinDir(root)}:${BASE_PATH}` }),
+    remove: ["/usr/bin/restic"],
+    stopSignal: "SIGINT",
+    argv: (spec) => [...shellEntrypoint(spec), ...(spec.command ?? [])],
+  }),
+  // The restic image (restic at /usr/bin/restic, root), running the copy the program gives it.
+  "firmground-backup-tools": standIn({
+    remove: ["/usr/bin/pg_dump", "/usr/bin/pg_restore", "/usr/bin/psql"],
+    argv: (spec) => dockerArgv(contractOf(spec.image), spec.entrypoint, spec.command),
+  }),
 };
 
 function postgresBinDir(root: string): string {
@@ -416,5 +444,6 @@ export const OVERLAYS = [
   `remote.test: a second Synapse (SQLite, its own key and namespace) hosting the big and small federated rooms`,
   `Synapse: rc_login.address and .account relaxed (all test clients share one address and log in as the admin many times in a minute); failed-attempt limits are the defaults`,
   `users: the MatrixUser provider is serialized as the engine serializes it and each call runs from that text in a plain Node.js process, with the inputs the program registered`,
+  `backups: to rclone ${"serve s3"} at ${S3_HOST} (built from Go modules; TLS from the test CA, which the backup container's CA bundle also holds), an S3 repository given in config in place of the stack's own Scaleway bucket; sid's restic stands in for the restic image's`,
   `first boot: the bootstrap script runs in a fresh Debian root against a loop device at the data volume's by-id path; apt-get and systemctl are stubs that record whether the volume was mounted`,
 ];

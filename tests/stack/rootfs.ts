@@ -38,6 +38,8 @@ export const PACKAGES = [
   "e2fsprogs",
   // The stand-in images of npm run test:deploy: busybox's wget, as Alpine images have.
   "busybox",
+  // Backups: the backup tool (the S3 server it backs up to is rclone, built from Go modules: s3.ts).
+  "restic",
 ];
 
 export const rootfsKey = () =>

@@ -296,6 +296,19 @@ export class Sandbox {
     return this.run(command, args, { ...options, env: { PATH: HOST_PATH } });
   }
 
+  /** `exec`, without blocking the event loop: resolves with its status and output. */
+  execAsync(spec: Omit<StartSpec, "env"> & { env: Record<string, string> }, timeoutMs: number): Promise<RunResult> {
+    const [command, ...args] = this.commandLine(spec);
+    return new Promise((resolve) => {
+      const child = spawn(command, args, { env: { PATH: HOST_PATH }, timeout: timeoutMs });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.on("close", (status) => resolve({ status, stdout, stderr }));
+    });
+  }
+
   /** Stops a daemon as `docker stop` does: its stop signal, then SIGKILL after the timeout. */
   async stop(name: string): Promise<void> {
     const daemon = this.daemons.get(name);

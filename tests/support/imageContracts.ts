@@ -20,6 +20,8 @@
  * - certbot: certbot/certbot tools/docker/Dockerfile at v4.2.0 (832d11a6).
  * - ketesa: etkecc/ketesa docker/Dockerfile at v1.4.0 (ea1196d2) on static-web-server
  *   docker/alpine/{Dockerfile,entrypoint.sh} at v2.43.0.
+ * - restic: restic/restic docker/Dockerfile.release at 02381b8e (the release image's recipe; alpine
+ *   with restic at /usr/bin/restic).
  */
 
 export interface ImageContract {
@@ -65,12 +67,35 @@ export const IMAGE_CONTRACTS: Record<string, ImageContract> = {
     dropsPrivileges: true,
     listens: [5432],
     stopSignal: "SIGINT",
-    has: ["psql", "pg_isready", "bash", "wget (busybox)"],
-    lacks: ["curl"],
+    has: [
+      "psql",
+      "pg_isready",
+      "pg_dump",
+      "pg_restore",
+      "bash",
+      "wget (busybox)",
+      "timeout, find, sed, tr, cut (busybox)",
+      "/etc/ssl/certs/ca-certificates.crt (alpine's ca-certificates-bundle)",
+    ],
+    lacks: ["curl", "restic", "jq"],
     notes: [
       "docker-entrypoint.sh: a first argument starting with '-' gets postgres prepended; for postgres, as root, it chowns PGDATA, re-execs itself as postgres (gosu) and, when PGDATA/PG_VERSION is missing, runs initdb from POSTGRES_USER, POSTGRES_PASSWORD(_FILE), POSTGRES_INITDB_ARGS and creates POSTGRES_DB",
       "docker-entrypoint.sh: X and X_FILE both set is an error (exit 1); the POSTGRES_* variables are ignored once PGDATA is initialised",
       "Dockerfile: PGDATA=/var/lib/postgresql/data; /var/run/postgresql is postgres:postgres 3777",
+      "Dockerfile: no USER (root); the client tools (pg_dump, pg_restore, psql) are the server's major version",
+    ],
+  },
+  "restic/restic": {
+    entrypoint: ["/usr/bin/restic"],
+    cmd: [],
+    runsAs: { uid: 0, gid: 0, name: "root" },
+    dropsPrivileges: false,
+    listens: [],
+    stopSignal: "SIGTERM",
+    has: ["sh", "cp", "chmod", "mv", "jq", "ca-certificates"],
+    lacks: ["pg_dump", "psql"],
+    notes: [
+      'docker/Dockerfile.release: FROM alpine; the statically linked release binary copied to /usr/bin/restic; ENTRYPOINT ["/usr/bin/restic"], no CMD, no USER',
     ],
   },
   "coturn/coturn": {

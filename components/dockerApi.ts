@@ -1,9 +1,10 @@
 /**
- * Just enough of the Docker Engine API to run a one-shot container and collect its output: create,
- * start, wait, logs, remove. It speaks to the same daemon Pulumi's Docker provider uses (TCP with
+ * Just enough of the Docker Engine API to run a one-shot container and collect its output (create,
+ * start, wait, logs, remove), to run a command in a running container (exec), and to stop, start and
+ * inspect a container. It speaks to the same daemon Pulumi's Docker provider uses (TCP with
  * mutual TLS, or a unix socket), so it reaches the internal network without opening anything.
  *
- * It runs inside the MatrixUser dynamic provider, which the engine serializes into the state and runs
+ * It runs inside the MatrixUser and backup dynamic providers, which the engine serializes into the state and runs
  * from that text in a plain Node.js process: it may use Node's built-in modules only, and its errors
  * are plain Errors with a `name` and a `code` (no class of ours survives that trip).
  */
@@ -138,4 +139,81 @@ export async function runOneShot(connection: DockerConnection, spec: OneShot): P
   } finally {
     await call(connection, "DELETE", `/containers/${id}?force=1`).catch(() => undefined);
   }
+}
+
+/** A container's state, or undefined when there is no such container. */
+export async function inspectContainer(
+  connection: DockerConnection,
+  name: string,
+): Promise<{ running: boolean; health?: string; image: string } | undefined> {
+  const res = await call(connection, "GET", `/containers/${encodeURIComponent(name)}/json`);
+  if (res.status === 404) return undefined;
+  if (res.status !== 200) {
+    throw dockerApiError(`Docker API: inspect ${name} failed (${res.status}): ${res.body.toString("utf8").trim()}`);
+  }
+  const state = JSON.parse(res.body.toString("utf8")) as {
+    State: { Running: boolean; Health?: { Status: string } };
+    Config: { Image: string };
+  };
+  return {
+    running: state.State.Running,
+    ...(state.State.Health ? { health: state.State.Health.Status } : {}),
+    image: state.Config.Image,
+  };
+}
+
+/** Stops a container (SIGTERM, then SIGKILL after `graceSeconds`); a stopped one is left as it is. */
+export async function stopContainer(connection: DockerConnection, name: string, graceSeconds: number) {
+  await expectStatus(
+    connection,
+    `stop ${name}`,
+    "POST",
+    `/containers/${encodeURIComponent(name)}/stop?t=${graceSeconds}`,
+    [204, 304],
+    undefined,
+    (graceSeconds + 30) * 1000,
+  );
+}
+
+export async function startContainer(connection: DockerConnection, name: string) {
+  await expectStatus(connection, `start ${name}`, "POST", `/containers/${encodeURIComponent(name)}/start`, [204, 304]);
+}
+
+/**
+ * Runs `cmd` in the running container `name` as its configured user and returns its exit code and
+ * output. `timeoutSeconds` bounds the silence between two pieces of output, not the whole run.
+ */
+export async function execIn(
+  connection: DockerConnection,
+  name: string,
+  cmd: string[],
+  timeoutSeconds: number,
+): Promise<OneShotResult> {
+  const created = await expectStatus(
+    connection,
+    "exec",
+    "POST",
+    `/containers/${encodeURIComponent(name)}/exec`,
+    [201],
+    {
+      AttachStdout: true,
+      AttachStderr: true,
+      Cmd: cmd,
+    },
+  );
+  const id = (JSON.parse(created.toString("utf8")) as { Id: string }).Id;
+  // Attached and without a TTY, the answer is the command's multiplexed output, to its end.
+  const stream = await expectStatus(
+    connection,
+    "exec start",
+    "POST",
+    `/exec/${id}/start`,
+    [200],
+    { Detach: false, Tty: false },
+    timeoutSeconds * 1000,
+  );
+  const inspected = await expectStatus(connection, "exec inspect", "GET", `/exec/${id}/json`, [200]);
+  const { ExitCode, Running } = JSON.parse(inspected.toString("utf8")) as { ExitCode: number | null; Running: boolean };
+  if (Running || ExitCode === null) throw dockerApiError(`Docker API: ${cmd.join(" ")} in ${name} did not finish`);
+  return { exitCode: ExitCode, ...demultiplex(stream) };
 }
