@@ -25,6 +25,7 @@ import type { DockerConnection } from "./components/dockerApi";
 import { Users } from "./components/users/users";
 import { MatrixServices, publicHostnames, type BackupTarget } from "./components/services/matrixServices";
 import { BACKUP_CONTAINER } from "./components/backup/backup";
+import { doctorPlan } from "./components/doctor/plan";
 import { BackupStorage } from "./components/backup/storage";
 import { DATA_VOLUME_DIRS, facts, PUBLIC_PORTS } from "./components/services/registry";
 import {
@@ -85,6 +86,7 @@ function nextSteps(settings: Settings, ip: string): string {
     `   More users: list them in firmground:users, or npm run user -- add <name> (see the README).`,
     `5. Sign in at https://${settings.elementHost}` +
       (settings.adminUi ? `; the admin UI is https://${settings.adminHost} (from adminCidrs only).` : "."),
+    `6. Check that everything works, and what to fix if not: run \`npm run doctor\``,
   ].join("\n");
 }
 
@@ -95,6 +97,8 @@ function servicesAndUsers(
     provider: docker.Provider;
     connection: pulumi.Input<DockerConnection>;
     publicIpv4: pulumi.Input<string>;
+    /** The host's public IPv6, when it has one (the DNS records point at it). */
+    publicIpv6?: pulumi.Input<string>;
     /** The daemon keeps IPv6 clients' addresses (see MatrixServicesArgs.ipv6). */
     ipv6: boolean;
     dataRoot: string;
@@ -162,6 +166,12 @@ function servicesAndUsers(
           ),
         }
       : {}),
+    // What `npm run doctor` checks the live server against (no secret in it).
+    doctorPlan: pulumi
+      .all([target.publicIpv4, target.publicIpv6, secrets.signingKeyId])
+      .apply(([ipv4, ipv6, signingKeyId]) =>
+        doctorPlan(settings, { ipv4, ...(ipv6 ? { ipv6 } : {}) }, settings.target, signingKeyId),
+      ),
     adminUser: users.adminUserId,
     adminPassword: users.adminPassword,
     userPasswords: users.passwords,
@@ -228,6 +238,7 @@ async function deployToScaleway(settings: Settings) {
     connection,
     ...(settings.backup.enabled ? { backup: scalewayBackupTarget(settings) } : {}),
     publicIpv4: host.ipv4,
+    publicIpv6: host.ipv6,
     // The host's daemon.json turns the userland proxy off and ip6tables on (config-templates/cloudInit.ts).
     ipv6: true,
     dataRoot: host.dataRoot,
@@ -307,6 +318,7 @@ function deployToDocker(settings: Settings) {
       `2. Trust the local CA: pulumi stack output localCaCertPem > firmground-local-ca.pem`,
       `3. Sign in at ${httpsOrigin(settings.elementHost, settings.httpsPort)} as @${settings.adminUser}:${settings.serverName}`,
       `   (pulumi stack output --show-secrets adminPassword).`,
+      `4. Check that everything works, and what to fix if not: run \`npm run doctor -- --ca-file firmground-local-ca.pem\``,
     ].join("\n"),
   };
 }

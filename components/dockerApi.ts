@@ -142,24 +142,80 @@ export async function runOneShot(connection: DockerConnection, spec: OneShot): P
 }
 
 /** A container's state, or undefined when there is no such container. */
+/** What `GET /containers/{name}/json` says of a container (Docker Engine API, ContainerInspect). */
+export interface ContainerState {
+  running: boolean;
+  /** Absent when the container has no healthcheck. */
+  health?: string;
+  /** Config.Image: what it was created from, as given (Pulumi's provider gives the image's id). */
+  image: string;
+  /** Image: the id of the image it runs. */
+  imageId: string;
+  /** Times Docker's restart policy restarted it since it was created. */
+  restartCount: number;
+  startedAt?: string;
+  /** HostConfig.Memory: its hard limit in bytes (0: none). */
+  memoryLimitBytes: number;
+}
+
 export async function inspectContainer(
   connection: DockerConnection,
   name: string,
-): Promise<{ running: boolean; health?: string; image: string } | undefined> {
+): Promise<ContainerState | undefined> {
   const res = await call(connection, "GET", `/containers/${encodeURIComponent(name)}/json`);
   if (res.status === 404) return undefined;
   if (res.status !== 200) {
     throw dockerApiError(`Docker API: inspect ${name} failed (${res.status}): ${res.body.toString("utf8").trim()}`);
   }
   const state = JSON.parse(res.body.toString("utf8")) as {
-    State: { Running: boolean; Health?: { Status: string } };
+    State: { Running: boolean; Health?: { Status: string }; StartedAt?: string };
     Config: { Image: string };
+    Image: string;
+    RestartCount?: number;
+    HostConfig?: { Memory?: number };
   };
   return {
     running: state.State.Running,
     ...(state.State.Health ? { health: state.State.Health.Status } : {}),
     image: state.Config.Image,
+    imageId: state.Image,
+    restartCount: state.RestartCount ?? 0,
+    ...(state.State.StartedAt ? { startedAt: state.State.StartedAt } : {}),
+    memoryLimitBytes: state.HostConfig?.Memory ?? 0,
   };
+}
+
+/** The id of the image `name` on the daemon (`GET /images/{name}/json`), or undefined when it has none. */
+export async function imageIdOf(connection: DockerConnection, name: string): Promise<string | undefined> {
+  const res = await call(connection, "GET", `/images/${encodeURIComponent(name)}/json`);
+  if (res.status === 404) return undefined;
+  if (res.status !== 200)
+    throw dockerApiError(`Docker API: image ${name} (${res.status}): ${res.body.toString("utf8").trim()}`);
+  return (JSON.parse(res.body.toString("utf8")) as { Id: string }).Id;
+}
+
+/**
+ * A running container's memory use as `docker stats` shows it: the cgroup's usage less its inactive
+ * file cache (reclaimable), from one `GET /containers/{name}/stats?stream=false` sample
+ * (memory_stats.stats.total_inactive_file on cgroup v1, inactive_file on v2).
+ */
+export async function containerMemory(
+  connection: DockerConnection,
+  name: string,
+): Promise<{ usageBytes: number; limitBytes: number }> {
+  const body = await expectStatus(
+    connection,
+    `stats ${name}`,
+    "GET",
+    `/containers/${encodeURIComponent(name)}/stats?stream=false&one-shot=true`,
+    [200],
+  );
+  const { memory_stats: memory } = JSON.parse(body.toString("utf8")) as {
+    memory_stats: { usage?: number; limit?: number; stats?: Record<string, number> };
+  };
+  const usage = memory.usage ?? 0;
+  const inactive = memory.stats?.total_inactive_file ?? memory.stats?.inactive_file ?? 0;
+  return { usageBytes: inactive < usage ? usage - inactive : usage, limitBytes: memory.limit ?? 0 };
 }
 
 /** Stops a container (SIGTERM, then SIGKILL after `graceSeconds`); a stopped one is left as it is. */

@@ -113,6 +113,22 @@ export function dataDirsScript(root: string, repositoryDir?: string): string {
  * Every public hostname pointed at this host, one certificate for them all. The server name (where
  * the .well-known documents live) is included only when its records point here.
  */
+/**
+ * The services a stack runs as long-lived containers, in the registry's order: the admin UI when it is
+ * on, certbot except on the local target (its CA signs instead), the backup container when backups are on.
+ */
+export function runningServices(
+  settings: Pick<Settings, "adminUi">,
+  options: { local: boolean; backup: boolean },
+): Service[] {
+  return SERVICE_NAMES.filter(
+    (s) =>
+      (s !== "synapseAdmin" || settings.adminUi) &&
+      (s !== "certbot" || !options.local) &&
+      (s !== "backup" || options.backup),
+  );
+}
+
 export function publicHostnames(
   settings: Pick<
     Settings,
@@ -340,13 +356,7 @@ export class MatrixServices extends pulumi.ComponentResource {
       child,
     );
 
-    // The services this stack runs, in the registry's order.
-    const running = SERVICE_NAMES.filter(
-      (s) =>
-        (s !== "synapseAdmin" || settings.adminUi) &&
-        (s !== "certbot" || !args.local) &&
-        (s !== "backup" || !!args.backup),
-    );
+    const running = runningServices(settings, { local: !!args.local, backup: !!args.backup });
     this.haproxy = new Haproxy(
       `${name}-haproxy`,
       {

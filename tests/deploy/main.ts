@@ -6,6 +6,7 @@
  * built from the Debian rootfs, keeping each upstream image's contract). Everything is written to
  * .stack/deploy.json (DEPLOY_SUMMARY moves it).
  */
+import type { DoctorReport } from "../../components/doctor/findings";
 import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -204,6 +205,54 @@ class DeployTest {
       this.client("chat");
       return "see checks";
     });
+    await this.step("doctor: npm run doctor reads the real stack outputs; its inside checks on the real dockerd", () =>
+      this.doctorInside(),
+    );
+  }
+
+  /**
+   * The doctor's inside checks against a real dockerd: what the Docker API shim of test:stack stands in
+   * for (ContainerInspect's RestartCount, State.Health, HostConfig.Memory; ContainerStats' memory_stats).
+   * The outside checks need the public network test:stack builds; here they are only reported.
+   */
+  private doctorInside(): string {
+    const ca = join(this.runDir, "local-ca.pem");
+    writeFileSync(ca, this.output("localCaCertPem") as string);
+    const result = spawnSync(
+      process.execPath,
+      ["--import", "tsx", join(REPO, "components/doctor/cli.ts"), "--stack", "local", "--json", "--ca-file", ca],
+      { cwd: this.project, env: this.env, encoding: "utf8", timeout: 180_000 },
+    );
+    let report: DoctorReport;
+    try {
+      report = JSON.parse(result.stdout) as DoctorReport;
+    } catch {
+      throw new Error(`npm run doctor printed no report (exit ${result.status}): ${result.stderr.slice(-1500)}`);
+    }
+    const inside = report.findings.filter((f) => /^(container|memory|disk|backup|docker)\./.test(f.id));
+    const limits = this.output("memoryLimitsMb") as Record<string, number>;
+    const memory = inside.filter((f) => f.id.startsWith("memory."));
+    this.check(
+      "npm run doctor, inside, on the real dockerd: every container running and healthy, memory read against its limit, the volume, the last backup",
+      inside.length > 0 &&
+        inside.every((f) => f.status === "pass") &&
+        memory.length === report.findings.filter((f) => f.id.startsWith("container.")).length,
+      inside.map((f) => `${f.status.toUpperCase()} ${f.id}: ${f.saw}${f.fix ? ` → ${f.fix}` : ""}`).join("; "),
+    );
+    // The limit Docker reports is the one the stack set (sizing), in MiB.
+    const mismatched = memory.filter((f) => {
+      const service = f.id.slice("memory.".length);
+      const limit = /of (\d+) MiB/.exec(f.saw)?.[1];
+      const planned = limits[service === "synapse-admin" ? "synapseAdmin" : service];
+      return planned !== undefined && Number(limit) !== planned;
+    });
+    this.check(
+      "the memory limit Docker reports is the sizing's (HostConfig.Memory)",
+      memory.length > 0 && mismatched.length === 0,
+      mismatched.map((f) => `${f.id}: ${f.saw}`).join("; ") || memory.map((f) => `${f.id} ${f.saw}`).join("; "),
+    );
+    const outside = report.findings.filter((f) => !inside.includes(f));
+    return `${inside.length} inside checks; outside (not judged here): ${outside.map((f) => `${f.id} ${f.status}`).join(", ")}`;
   }
 
   async noopAndChange() {

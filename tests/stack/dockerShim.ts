@@ -1,7 +1,11 @@
 /**
  * A stand-in for the Docker daemon's API, on a unix socket: the calls a one-shot container makes
- * (create, start, wait, logs, remove), and for the harness's running containers, inspect, stop, start
- * and exec (what `npm run restore` and the backup guards use). "Running a container" means running its argv from the
+ * (create, start, wait, logs, remove), and for the harness's running containers, inspect, stop, start,
+ * exec (what `npm run restore` and the backup guards use) and stats (what `npm run doctor` reads).
+ * Answers keep Docker Engine API v1.41's shapes (ContainerInspect: Image, RestartCount, State.Running,
+ * State.Health.Status, Config.Image, HostConfig.Memory; ImageInspect: Id, RepoTags; ContainerStats with stream=false:
+ * memory_stats.usage, .limit and .stats, the cgroup v1 memory.stat counters dockerd passes through);
+ * test:deploy reads the same fields from a real dockerd. "Running a container" means running its argv from the
  * rootfs in a namespace on the test Docker bridge, so the user jobs of `pulumi up` and `npm run user`
  * reach the real Synapse exactly as they would on the host.
  *
@@ -9,7 +13,7 @@
  * image's ENTRYPOINT and CMD as Docker joins them (tests/support/imageContracts.ts), and an argv that
  * starts with the Synapse image's /start.py meets that script's rules (an unknown mode exits 2).
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { contractOf, dockerArgv, synapseStartPy } from "../support/imageContracts";
 
@@ -31,7 +35,13 @@ export interface ShimRun {
 
 /** The harness's running containers, by name, as the shim's inspect, stop, start and exec see them. */
 export interface ShimServices {
-  inspect(name: string): { running: boolean; health?: string; image: string } | undefined;
+  inspect(
+    name: string,
+  ): { running: boolean; health?: string; image: string; restartCount: number; memoryLimitBytes: number } | undefined;
+  /** The images the harness's containers run (the daemon has them, as after pulumi up). */
+  images(): string[];
+  /** The container's memory cgroup, as dockerd reads it for stats (cgroup v1 files). */
+  memory(name: string): { usage: number; limit: number; stats: Record<string, number> } | undefined;
   stop(name: string): Promise<void>;
   start(name: string): Promise<void>;
   /** `docker exec`: argv run in the container, as its user, with its environment. */
@@ -165,7 +175,14 @@ export class DockerShim {
       }
       return true;
     }
-    const match = /^\/containers\/([a-z][\w.-]*)\/(json|stop|start|exec)$/.exec(path);
+    const image = /^\/images\/(.+)\/json$/.exec(path);
+    if (image && method === "GET") {
+      const name = decodeURIComponent(image[1]);
+      if (![...this.images, ...services.images()].includes(name))
+        return answered(res, 404, { message: `No such image: ${name}` });
+      return answered(res, 200, { Id: imageIdFor(name), RepoTags: [name] });
+    }
+    const match = /^\/containers\/([a-z][\w.-]*)\/(json|stop|start|exec|stats)$/.exec(path);
     if (!match || /^[0-9a-f]{32}$/.test(match[1])) return false;
     const [, name, verb] = match;
     const state = services.inspect(name);
@@ -173,8 +190,19 @@ export class DockerShim {
     if (method === "GET" && verb === "json") {
       send(res, 200, {
         Name: `/${name}`,
+        // Pulumi's provider creates containers from the image's id: Config.Image holds it, as Image does.
+        Image: imageIdFor(state.image),
+        RestartCount: state.restartCount,
         State: { Running: state.running, ...(state.health ? { Health: { Status: state.health } } : {}) },
-        Config: { Image: state.image },
+        Config: { Image: imageIdFor(state.image) },
+        HostConfig: { Memory: state.memoryLimitBytes },
+      });
+    } else if (method === "GET" && verb === "stats") {
+      // Docker answers a stopped container's stats with zeros; a running one's from its cgroup.
+      const memory = state.running ? services.memory(name) : undefined;
+      send(res, 200, {
+        name: `/${name}`,
+        memory_stats: memory ? { usage: memory.usage, limit: memory.limit, stats: memory.stats } : {},
       });
     } else if (method === "POST" && verb === "stop") {
       if (!state.running) return answered(res, 304);
@@ -198,6 +226,9 @@ export class DockerShim {
     return true;
   }
 }
+
+/** The stand-in's image id for an image name (a real daemon's is the digest of the image's config). */
+export const imageIdFor = (name: string) => `sha256:${createHash("sha256").update(name).digest("hex")}`;
 
 /** Sends the answer and says the call was handled. */
 function answered(res: ServerResponse, status: number, body?: unknown): true {

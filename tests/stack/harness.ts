@@ -54,7 +54,7 @@ export class Harness {
   config: Record<string, string> = TEST_CONFIG;
   /** Its keys set with `--secret`. */
   secretKeys: string[] = TEST_SECRET_KEYS;
-  protected caBundle = "";
+  caBundle = "";
 
   constructor(
     readonly sandbox: Sandbox,
@@ -123,6 +123,7 @@ export class Harness {
     const docker = NET.dockerBridge;
     sandbox.addBridge(host, docker.name, `${docker.gateway}/${docker.prefixLength}`);
     sandbox.addBridge(host, NET.publicBridge.name, `${NET.hostPublicIp}/${NET.publicBridge.prefixLength}`);
+    sandbox.ip(host, "addr", "add", `${NET.resolver}/${NET.publicBridge.prefixLength}`, "dev", NET.publicBridge.name);
 
     for (const spec of Object.values(this.capture.containers)) {
       if (spec.hostNetwork) continue;
@@ -153,7 +154,7 @@ export class Harness {
     }
 
     // Tools (curl, iptables, turnutils_uclient) run from the rootfs, resolving as the public side does.
-    writeFileSync(inRoot(sandbox.makeRoot("tools"), "/etc/resolv.conf"), `nameserver ${NET.hostPublicIp}\n`);
+    writeFileSync(inRoot(sandbox.makeRoot("tools"), "/etc/resolv.conf"), `nameserver ${NET.resolver}\n`);
     const iptables = (...args: string[]) => this.tool("host", ["iptables", "-w", ...args], true);
     for (const { host: port, container } of this.container("haproxy").publishedPorts) {
       iptables(
@@ -195,7 +196,7 @@ export class Harness {
         "--no-resolv",
         "--no-hosts",
         "--addn-hosts=/etc/firmground-hosts",
-        `--listen-address=${docker.gateway},${NET.hostPublicIp}`,
+        `--listen-address=${docker.gateway},${NET.resolver}`,
         "--bind-interfaces",
         "--user=root",
         // Authoritative for the test names: a missing record (the remote's SRV) is "no such", not "refused".
@@ -205,7 +206,7 @@ export class Harness {
       env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
     });
     // The client processes run on this machine's Node: give them the test network's resolver.
-    writeFileSync(this.path("resolv.conf"), `nameserver ${NET.hostPublicIp}\n`);
+    writeFileSync(this.path("resolv.conf"), `nameserver ${NET.resolver}\n`);
     writeFileSync(this.path("hosts"), "127.0.0.1 localhost\n");
     sandbox.mount(["--bind", this.path("resolv.conf")], "/etc/resolv.conf");
     sandbox.mount(["--bind", this.path("hosts")], "/etc/hosts");
@@ -230,13 +231,23 @@ export class Harness {
   // ---- the outside: ACME server and TURN peer ----------------------------------------------------
 
   /** A key and a server certificate for `host`, signed by the test CA (acme/ca.pem). */
-  testCertificate(host: string, keyFile: string, certFile: string) {
+  /**
+   * A key and a certificate for `host` (and `options.names`), from the test CA or `options.ca` (PEM files
+   * under the run directory), valid `options.days` (1).
+   */
+  testCertificate(
+    host: string,
+    keyFile: string,
+    certFile: string,
+    options: { names?: string[]; ca?: { cert: string; key: string }; days?: number } = {},
+  ) {
     const csr = this.path(`acme/${host}.csr`);
     const extensions = this.path(`acme/${host}.cnf`);
     newKeyAndCert(this.path(keyFile), csr, `/CN=${host}`, false);
+    const names = [host, ...(options.names ?? []).filter((n) => n !== host)];
     writeFileSync(
       extensions,
-      `subjectAltName=DNS:${host}\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`,
+      `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`,
     );
     openssl(
       "x509",
@@ -244,12 +255,12 @@ export class Harness {
       "-in",
       csr,
       "-CA",
-      this.path("acme/ca.pem"),
+      this.path(options.ca?.cert ?? "acme/ca.pem"),
       "-CAkey",
-      this.path("acme/ca.key"),
+      this.path(options.ca?.key ?? "acme/ca.key"),
       "-CAcreateserial",
       "-days",
-      "1",
+      String(options.days ?? 1),
       "-extfile",
       extensions,
       "-out",
@@ -299,7 +310,7 @@ export class Harness {
       ns: this.ns("acme"),
       root: acme,
       user: "0:0",
-      argv: ["pebble", "-config", "/etc/pebble/config.json", "-dnsserver", `${NET.hostPublicIp}:53`],
+      argv: ["pebble", "-config", "/etc/pebble/config.json", "-dnsserver", `${NET.resolver}:53`],
       env: { PATH: "/usr/bin:/bin", ...PEBBLE.env },
     });
     sandbox.start("turn-peer", {
@@ -411,7 +422,7 @@ export class Harness {
 
   /** What Docker writes into every container: its hosts file (its name on the bridge) and resolver. */
   protected dockerFiles(root: string, name: string, hostNetwork: boolean) {
-    const resolver = hostNetwork ? NET.hostPublicIp : NET.dockerBridge.gateway;
+    const resolver = hostNetwork ? NET.resolver : NET.dockerBridge.gateway;
     writeFileSync(
       inRoot(root, "/etc/hosts"),
       `127.0.0.1 localhost\n${hostNetwork ? "" : `${NET.containers[name]} ${name}\n`}`,

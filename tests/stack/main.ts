@@ -32,6 +32,7 @@ import { synapseRunArgv } from "../support/imageContracts";
 import { checkBootstrap } from "./bootstrap";
 import { DockerShim, type ShimContainer, type ShimRun, type ShimServices } from "./dockerShim";
 import { restoreScenario } from "./restore";
+import { doctorScenario } from "./doctor";
 import { Harness, lastLines, tail, type MemoryRecord } from "./harness";
 import { cgroupPrefix, log, REPO, runIsolated } from "./isolation";
 import {
@@ -41,12 +42,14 @@ import {
   REMOTE_SERVER,
   remoteHomeserverConfig,
   RENEW_BEFORE_EXPIRY,
+  TEST_CONFIG,
   TEST_DOMAIN,
   TEST_ROOM_COMPLEXITY,
   TURN_PEER_PORT,
   type Outside,
 } from "./overlay";
-import { packageVersions } from "./rootfs";
+import { cpuCalibration, type Calibration } from "./calibration";
+import { packageVersions, runningImages } from "./rootfs";
 import { delay, inRoot, Sandbox, type Memory } from "./sandbox";
 
 const SUMMARY_FILE = process.env.STACK_SUMMARY ?? join(REPO, ".stack", "summary.json");
@@ -55,7 +58,8 @@ interface Summary {
   ok: boolean;
   startedAt: string;
   seconds: number;
-  machine: { arch: string; cpus: number; memoryMb: number };
+  /** The machine, with the CPU calibration (calibration.ts) taken at the start. */
+  machine: { arch: string; cpus: number; memoryMb: number; calibration: Calibration };
   versions: Record<string, string>;
   overlays: string[];
   checks: Check[];
@@ -70,7 +74,11 @@ interface Summary {
 class StackTest extends Harness {
   async run() {
     checkBootstrap(this.sandbox, (name, ok, detail) => this.check(name, ok, detail));
-    await this.boot(["postgres", "synapse", "nginx", "element", "synapse-admin", "coturn", "haproxy"]);
+    // The stack declares the Synapse and PostgreSQL versions that run here (the doctor compares them).
+    await this.boot(["postgres", "synapse", "nginx", "element", "synapse-admin", "coturn", "haproxy"], {
+      ...TEST_CONFIG,
+      images: JSON.stringify(runningImages(this.rootfs)),
+    });
     await this.startDockerShim();
     this.check(
       "jemalloc loaded in Synapse (as the image's start.py does)",
@@ -91,6 +99,7 @@ class StackTest extends Harness {
     this.bigRoom();
     await this.restartAndPersist();
     this.scenarios.restore = await restoreScenario(this);
+    this.scenarios.doctor = await doctorScenario(this);
     for (const name of this.sandbox.daemons.keys()) this.memoryOf(name, "afterFlows");
     // Last: it leaves the client's address rate-limited for a minute.
     this.client("client", "flood");
@@ -317,7 +326,7 @@ class StackTest extends Harness {
       haproxyPid,
     );
 
-    // Renewal: make the one-hour certificate due (as 60 days make a real one), then wake the loop's sleep.
+    // Renewal: make the certificate due (as 60 days make a real one), then wake the loop's sleep.
     const renewalConf = this.path("volume/letsencrypt/renewal/firmground.conf");
     writeFileSync(renewalConf, `${RENEW_BEFORE_EXPIRY}\n${readFileSync(renewalConf, "utf8")}`);
     const serial = live.serialNumber;
@@ -462,8 +471,18 @@ class StackTest extends Harness {
             allowFailure: true,
             timeoutMs: 10_000,
           }).status === 0;
-        return { running, image: spec.image, ...(running ? { health: healthy() ? "healthy" : "unhealthy" } : {}) };
+        const limit = this.sandbox.cgroupMemory(name)?.limit;
+        return {
+          running,
+          image: spec.image,
+          ...(running ? { health: healthy() ? "healthy" : "unhealthy" } : {}),
+          // The harness restarts nothing on its own (Docker's restart policy is not reproduced).
+          restartCount: 0,
+          memoryLimitBytes: limit ?? (spec.memoryMb ?? 0) * 2 ** 20,
+        };
       },
+      images: () => Object.values(this.capture.containers).map((spec) => spec.image),
+      memory: (name) => this.sandbox.cgroupMemory(name),
       stop: (name) => this.sandbox.stop(name),
       start: (name) => this.startContainer(name),
       exec: async (name, argv) => {
@@ -626,7 +645,8 @@ class StackTest extends Harness {
   }
 
   private adminPassword = "";
-  private adminToken = "";
+  /** The admin resource's kept access token, as the userAdmin output carries it (npm run doctor uses it). */
+  adminToken = "";
 
   async closeShim() {
     await this.shim?.close();
@@ -732,7 +752,7 @@ class StackTest extends Harness {
     sandbox.writeFile(root, files.secret, secret, 0, 0, 0o600);
     sandbox.writeFile(root, `${dir}/homeserver.yaml`, YAML.stringify(remoteHomeserverConfig(files)), 0, 0, 0o644);
     mkdirSync(inRoot(root, `${files.data}/media`), { recursive: true });
-    writeFileSync(inRoot(root, "/etc/resolv.conf"), `nameserver ${NET.hostPublicIp}\n`);
+    writeFileSync(inRoot(root, "/etc/resolv.conf"), `nameserver ${NET.resolver}\n`);
     const spec = { ns: this.ns("remote"), root, user: "0:0", env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } };
     sandbox.exec(
       {
@@ -835,7 +855,12 @@ async function inner(runDir: string, rootfs: string): Promise<number> {
     ok: false,
     startedAt: new Date(started).toISOString(),
     seconds: 0,
-    machine: { arch: process.arch, cpus: cpus().length, memoryMb: Math.round(totalmem() / 2 ** 20) },
+    machine: {
+      arch: process.arch,
+      cpus: cpus().length,
+      memoryMb: Math.round(totalmem() / 2 ** 20),
+      calibration: cpuCalibration(),
+    },
     versions: packageVersions(rootfs),
     overlays: OVERLAYS,
     checks: harness.checks,

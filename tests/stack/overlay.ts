@@ -74,6 +74,11 @@ export const NET = {
   publicBridge: { name: "public0", prefixLength: 24 },
   /** The instance's public IPv4: what DNS points at, what coturn advertises. */
   hostPublicIp: "198.51.100.1",
+  /**
+   * The public side's DNS resolver (dnsmasq): a second address on the public bridge, so that nothing
+   * but the stack listens on the host's public address (the doctor scans it).
+   */
+  resolver: "198.51.100.2",
   /** Container addresses on the Docker bridge. */
   containers: {
     postgres: "172.20.0.10",
@@ -140,11 +145,15 @@ export function remoteHomeserverConfig(paths: { cert: string; key: string; data:
 
 export type Outside = keyof typeof NET.outside;
 
-/** Pebble's settings: HTTP-01 on port 80 (as Let's Encrypt), no artificial delays, short certificates. */
+/**
+ * Pebble's settings: HTTP-01 on port 80 (as Let's Encrypt), no artificial delays, 90-day certificates
+ * (Let's Encrypt's default). One profile only: Pebble picks a random profile for an order that names
+ * none, and Debian's build gives every profile the validity of one of them (its ca.New keeps a pointer
+ * to the loop variable), so profiles cannot make a short certificate here.
+ */
 export const PEBBLE = {
   directory: TEST_CONFIG.acmeServer,
-  /** One hour: certbot sees every certificate as due, so each pass of the renewal loop renews. */
-  validitySeconds: 3600,
+  validitySeconds: 90 * 86_400,
   config: (certFile: string, keyFile: string) => ({
     pebble: {
       listenAddress: "0.0.0.0:14000",
@@ -162,8 +171,11 @@ export const PEBBLE = {
   env: { PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" },
 };
 
-/** Added to certbot's renewal file after the first issuance: every later pass finds the certificate due. */
-export const RENEW_BEFORE_EXPIRY = "renew_before_expiry = 2 hours";
+/**
+ * Added to certbot's renewal file after the first issuance: every later pass finds the 90-day
+ * certificate due (as 60 days make it due in production), so waking the loop renews.
+ */
+export const RENEW_BEFORE_EXPIRY = "renew_before_expiry = 100 days";
 
 /** The one relay peer coturn may reach in the test; every other denied range stays denied. */
 export const TURN_PEER_PORT = 3480;
@@ -428,17 +440,18 @@ function jemalloc(root: string): string {
 /** Every difference from production, as printed in the summary. */
 export const OVERLAYS = [
   `stack config: serverName ${TEST_DOMAIN}, adminCidrs ${ADMIN_SOURCE}/32, acmeServer ${TEST_CONFIG.acmeServer} (Pebble)`,
-  `public IPv4 ${NET.hostPublicIp} (the mocked Scaleway IP); DNS answered by dnsmasq from the harness's hosts file`,
+  `public IPv4 ${NET.hostPublicIp} (the mocked Scaleway IP); DNS answered by dnsmasq (at ${NET.resolver}) from the harness's hosts file`,
+  "IPv4 only: DNS has no AAAA records and npm run doctor's plan drops the mocked host IPv6",
   `Docker: a namespace per container on a bridge, DNAT for published ports, MASQUERADE out, cgroup memory limits`,
   `Docker's embedded DNS: dnsmasq at ${NET.dockerBridge.gateway}`,
   `coturn: turnserver shim adds --allowed-peer-ip=${NET.outside.peer} (the test TURN peer)`,
   `certbot: REQUESTS_CA_BUNDLE trusts the test ACME server's HTTPS certificate`,
-  `renewal: Pebble certificates last ${PEBBLE.validitySeconds} s and certbot's renewal file gets "${RENEW_BEFORE_EXPIRY}" after the first issuance; the harness wakes the loop's 12 h sleep (and coturn's 60 s one)`,
-  `images: Debian sid packages stand in for the images (entrypoint, user and layout reproduced in STAND_INS)`,
+  `renewal: Pebble certificates last ${PEBBLE.validitySeconds / 86_400} days and certbot's renewal file gets "${RENEW_BEFORE_EXPIRY}" after the first issuance; the harness wakes the loop's 12 h sleep (and coturn's 60 s one)`,
+  `images: Debian sid packages stand in for the images (entrypoint, user and layout reproduced in STAND_INS); the stack config's images name the versions of Debian's Synapse and PostgreSQL`,
   `element: NGINX run as uid 101 serves /app on ELEMENT_WEB_PORT in place of the Element image (its config.json is the uploaded file)`,
   `synapse-admin: NGINX run as uid 1000 serves /var/public on 8080 in place of Ketesa's static-web-server (its config.json is the uploaded file)`,
   `Docker's defaults are not reproduced where the program should not rely on them: no ip_unprivileged_port_start=0 unless the container sets it, no image ownership copied into new volumes`,
-  `Docker API: a shim on a unix socket runs one-shot containers (the user jobs) from the rootfs in a namespace on the bridge`,
+  `Docker API: a shim on a unix socket runs one-shot containers (the user jobs) from the rootfs in a namespace on the bridge, and answers inspect (health from the container's healthcheck run at that moment, no restarts) and stats (the container's memory cgroup) for the running ones`,
   `Synapse: federation_custom_ca_list is the test CA (the remote test homeserver's certificate comes from it; the harness adds the file); sizing.synapse.remoteRoomComplexity 0.2 (a 150-event room is "big")`,
   `Synapse: ip_range_whitelist holds the remote test homeserver's address (a documentation range, blocked by default)`,
   `remote.test: a second Synapse (SQLite, its own key and namespace) hosting the big and small federated rooms`,

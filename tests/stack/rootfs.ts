@@ -130,3 +130,24 @@ export function packageVersions(root: string): Record<string, string> {
       .map((line) => line.split(" ") as [string, string]),
   );
 }
+
+/**
+ * The images whose versions the rootfs's daemons actually are (Synapse and PostgreSQL), for the test
+ * stack's `images` config: what the stack declares is then what runs, so `npm run doctor`'s version
+ * checks compare like with like.
+ */
+export function runningImages(root: string): { synapse: string; postgres: string } {
+  const query = (pattern: string) =>
+    spawnSync("chroot", [root, "dpkg-query", "-W", "-f", "${Package} ${Version}\\n", pattern], { encoding: "utf8" })
+      .stdout.trim()
+      .split("\n")
+      .map((line) => line.split(" "));
+  const upstream = (version: string) => version.replace(/^\d+:/, "").replace(/[-+~].*$/, "");
+  const [, synapse] = query("matrix-synapse")[0];
+  const server = query("postgresql-[0-9]*").find(([name]) => /^postgresql-\d+$/.test(name));
+  if (!synapse || !server) throw new Error("the rootfs has no matrix-synapse or postgresql-N package");
+  return {
+    synapse: `matrixdotorg/synapse:v${upstream(synapse)}`,
+    postgres: `postgres:${upstream(server[1])}-alpine`,
+  };
+}

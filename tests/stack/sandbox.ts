@@ -362,6 +362,34 @@ export class Sandbox {
     return [daemon.pid, ...descendants(daemon.pid)].reduce((sum, pid) => sum + statOf(pid).cpuSeconds, 0);
   }
 
+  /**
+   * The daemon's memory cgroup as dockerd reads it for `GET /containers/{id}/stats` on cgroup v1:
+   * memory.usage_in_bytes, memory.limit_in_bytes and memory.stat's counters (total_inactive_file, …).
+   */
+  cgroupMemory(name: string): { usage: number; limit: number; stats: Record<string, number> } | undefined {
+    const cgroup = this.daemons.get(name)?.cgroup;
+    if (!cgroup) return undefined;
+    const stats = Object.fromEntries(
+      readOr(join(cgroup, "memory.stat"))
+        .trim()
+        .split("\n")
+        .map((line) => line.split(" "))
+        .map(([key, value]) => [key, Number(value)]),
+    );
+    return {
+      usage: Number(readOr(join(cgroup, "memory.usage_in_bytes")) || 0),
+      limit: Number(readOr(join(cgroup, "memory.limit_in_bytes")) || 0),
+      stats,
+    };
+  }
+
+  /** Moves a process into the daemon's memory cgroup (its allocations are then charged to the container). */
+  chargeTo(name: string, pid: number) {
+    const cgroup = this.daemons.get(name)?.cgroup;
+    if (!cgroup) throw new Error(`${name} has no memory cgroup`);
+    writeFileSync(join(cgroup, "cgroup.procs"), String(pid));
+  }
+
   /** Starts a daemon's cgroup peak afresh (a benchmark measures each server's run on its own). */
   resetMemoryPeak(name: string) {
     const cgroup = this.daemons.get(name)?.cgroup;
