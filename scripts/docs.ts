@@ -27,29 +27,27 @@ export interface BenchReport {
   startedAt: string;
   seconds: number;
   machine: { cpus: number; cpuModel: string; cpuMhz?: number; arch: string; memoryMb: number };
+  /** The CPU calibration (tests/stack/calibration.ts); absent in reports saved before it was recorded. */
+  calibration?: { before: { seconds: number; workload: string } };
   versions: Record<string, string>;
   workload: { users: number; rooms: number; concurrency: number; phaseSeconds: number; ratePerSecond?: number };
   runs: ServerRun[];
+  /** Means, the spread of the pairwise ratios and the noise floor of the alternated runs (A B B A). */
+  oursOverStock?: Comparison[];
+  proxiedOverDirect?: Comparison[];
 }
-type Figures = { rssMb: number; pssMb: number };
+interface Comparison {
+  figure: string;
+  a: number;
+  b: number;
+  ratio: number;
+  spread?: [number, number];
+  noise?: number;
+}
+/** What the README reads of a run: its server and memory limits. */
 interface ServerRun {
   server: string;
-  idle: Record<"synapse" | "postgres" | "haproxy", Figures>;
-  peak: Record<"synapse" | "postgres" | "haproxy", Figures & { limitMb?: number }>;
-  phases: Record<
-    string,
-    {
-      achievedPerSecond: number;
-      latencyMs: { p50: number; p99: number };
-      cpuPercent: { synapse: number };
-    }
-  >;
-}
-
-function phaseOf(run: ServerRun, label: string) {
-  const found = run.phases[label];
-  if (!found) throw new Error(`the ${run.server} run has no ${label} phase`);
-  return found;
+  peak: Record<"synapse" | "postgres", { limitMb?: number }>;
 }
 
 /** The derived sizing for every BASIC2-A type, as a markdown table. */
@@ -73,7 +71,8 @@ export function renderBenchFigures(report: BenchReport): string {
   const ours = report.runs.find((r) => r.server === "firmground");
   const stock = report.runs.find((r) => r.server === "stock");
   const rate = report.workload.ratePerSecond;
-  if (!report.ok || !ours || !stock || !rate) throw new Error(`${BENCH_FIGURES} is not a complete benchmark run`);
+  if (!report.ok || !ours || !stock || !rate || !report.oursOverStock?.[0]?.spread || !report.proxiedOverDirect)
+    throw new Error(`${BENCH_FIGURES} is not a complete alternated benchmark run`);
   const { machine: m, workload: w } = report;
   // Debian versions without their revision: "1.160.0-1" → "1.160.0", "18+293" → "18".
   const version = (pkg: string) => (report.versions[pkg] ?? "?").replace(/[+-][^.]*$/, "");
@@ -84,45 +83,31 @@ export function renderBenchFigures(report: BenchReport): string {
     `on the same cores; Synapse ${version("matrix-synapse")}, PostgreSQL ${version("postgresql")}, HAProxy ` +
     `${version("haproxy")} (Debian sid); firmground sized for the default \`BASIC2-A2C-4G\` (Synapse limit ` +
     `${ours.peak.synapse.limitMb} MiB, PostgreSQL ${ours.peak.postgres.limitMb} MiB); ${w.users} users in ${w.rooms} ` +
-    `rooms, ${w.concurrency} concurrent senders, then ${rate} msg/s offered, ${w.phaseSeconds} s each.`;
+    `rooms, ${w.concurrency} concurrent senders, then ${rate} msg/s offered, ${w.phaseSeconds} s each.` +
+    (report.calibration
+      ? ` CPU calibration ${report.calibration.before.seconds} s (${report.calibration.before.workload}).`
+      : " (Saved before the CPU calibration was recorded.)");
 
-  const whole = (x: number) => String(Math.round(x));
-  const ratio = (a: number, b: number) => (b ? (a / b).toFixed(2) : "–");
-  type Figure = (run: ServerRun) => number[];
-  const row = (label: string, a: number[], b: number[], withRatio = true) =>
-    `| ${label} | ${a.map(whole).join(" / ")} | ${b.map(whole).join(" / ")} | ${withRatio ? a.map((x, i) => ratio(x, b[i])).join(" / ") : ""} |`;
-  const compared = (label: string, figure: Figure, withRatio = true) =>
-    row(label, figure(ours), figure(stock), withRatio);
-  const saturation = (run: ServerRun) => phaseOf(run, "saturate-haproxy-tls");
-  const fixed = (run: ServerRun) => phaseOf(run, "rate-haproxy-tls");
-  const msgPerSecond = (x: number) => x.toFixed(1);
-  const oursOverStock = [
-    "| Figure (through HAProxy with TLS) | firmground | stock | firmground / stock |",
-    "| --- | --- | --- | --- |",
-    compared("Synapse RSS idle / peak, MiB", (r) => [r.idle.synapse.rssMb, r.peak.synapse.rssMb]),
-    compared("PostgreSQL PSS idle / peak, MiB", (r) => [r.idle.postgres.pssMb, r.peak.postgres.pssMb]),
-    compared("HAProxy PSS idle / peak, MiB", (r) => [r.idle.haproxy.pssMb, r.peak.haproxy.pssMb]),
-    `| Saturation, msg/s | ${msgPerSecond(saturation(ours).achievedPerSecond)} | ${msgPerSecond(saturation(stock).achievedPerSecond)} | ${ratio(saturation(ours).achievedPerSecond, saturation(stock).achievedPerSecond)} |`,
-    compared("Saturation latency p50 / p99, ms", (r) => [saturation(r).latencyMs.p50, saturation(r).latencyMs.p99]),
-    compared(`At ${rate} msg/s, latency p50 / p99, ms`, (r) => [fixed(r).latencyMs.p50, fixed(r).latencyMs.p99]),
-    compared(
-      `Synapse CPU at saturation / at ${rate} msg/s, % of one core`,
-      (r) => [saturation(r).cpuPercent.synapse, fixed(r).cpuPercent.synapse],
-      false,
-    ),
-  ];
-  const direct = (kind: string) => phaseOf(ours, `${kind}-direct`);
-  const proxiedOverDirect = [
-    "| firmground's Synapse | through HAProxy with TLS | direct | ratio |",
-    "| --- | --- | --- | --- |",
-    `| Saturation, msg/s | ${msgPerSecond(saturation(ours).achievedPerSecond)} | ${msgPerSecond(direct("saturate").achievedPerSecond)} | ${ratio(saturation(ours).achievedPerSecond, direct("saturate").achievedPerSecond)} |`,
-    row(
-      `At ${rate} msg/s, latency p50 / p99, ms`,
-      [fixed(ours).latencyMs.p50, fixed(ours).latencyMs.p99],
-      [direct("rate").latencyMs.p50, direct("rate").latencyMs.p99],
-    ),
-  ];
-  return [intro, oursOverStock.join("\n"), proxiedOverDirect.join("\n")].join("\n\n");
+  return [intro, alternatedTables(report.oursOverStock, report.proxiedOverDirect)].join("\n\n");
+}
+
+/** The tables of an A B B A run: each side's mean, the ratio, its spread pair by pair, and the noise floor. */
+function alternatedTables(oursOverStock: Comparison[], proxiedOverDirect: Comparison[]): string {
+  const figure = (x: number) => (Math.abs(x) >= 100 ? String(Math.round(x)) : String(Math.round(x * 10) / 10));
+  const line = (c: Comparison) =>
+    `| ${c.figure} | ${figure(c.a)} | ${figure(c.b)} | ${c.ratio.toFixed(2)} | ${c.spread ? `${c.spread[0].toFixed(2)}–${c.spread[1].toFixed(2)}` : ""} | ${c.noise?.toFixed(2) ?? ""} |`;
+  return [
+    [
+      "| Figure (through HAProxy with TLS; means of two runs each) | firmground | stock | firmground / stock | spread (pair by pair) | noise floor: stock / stock |",
+      "| --- | --- | --- | --- | --- | --- |",
+      ...oursOverStock.map(line),
+    ].join("\n"),
+    [
+      "| firmground's Synapse (means of its two runs) | through HAProxy with TLS | direct | ratio | spread (run by run) | noise: direct / direct |",
+      "| --- | --- | --- | --- | --- | --- |",
+      ...proxiedOverDirect.map(line),
+    ].join("\n"),
+  ].join("\n\n");
 }
 
 function replaceBetween(text: string, start: string, end: string, body: string): string {

@@ -1,3 +1,4 @@
+import { CALIBRATION_WORKLOAD, cpuCalibration } from "./stack/calibration";
 import {
   compare,
   formatReport,
@@ -68,6 +69,7 @@ function run(server: string, synapseRss: number, saturation: number, ratePhases:
   }
   return {
     server,
+    round: 1,
     setupSeconds: 20,
     idle: { synapse: memory, postgres: { ...memory, pssMb: 100 }, haproxy: memory },
     peak: { synapse: { rssMb: synapseRss * 2, pssMb: 0 }, postgres: { rssMb: 0, pssMb: 150 }, haproxy: memory },
@@ -87,7 +89,13 @@ describe("comparisons", () => {
   it("divides firmground's figures by stock's, and proxied by direct", () => {
     const { oursOverStock, proxiedOverDirect } = compare([ours, stock]);
     const byFigure = Object.fromEntries(oursOverStock.map((c) => [c.figure, c]));
-    expect(byFigure["Synapse RSS idle, MiB"]).toEqual({ figure: "Synapse RSS idle, MiB", a: 150, b: 200, ratio: 0.75 });
+    expect(byFigure["Synapse RSS idle, MiB"]).toEqual({
+      figure: "Synapse RSS idle, MiB",
+      a: 150,
+      b: 200,
+      ratio: 0.75,
+      spread: [0.75, 0.75],
+    });
     expect(byFigure["Synapse RSS peak, MiB"].ratio).toBe(0.75);
     expect(byFigure["saturation, msg/s"]).toMatchObject({ a: 30, b: 24, ratio: 1.25 });
     expect(byFigure["fixed rate p50, ms"]).toMatchObject({ a: 40, b: 80, ratio: 0.5 });
@@ -99,10 +107,36 @@ describe("comparisons", () => {
     ]);
   });
 
+  it("with A B B A runs: means, the spread pair by pair, and stock against itself as the noise floor", () => {
+    const second = (r: ServerRun, saturation: number, rss: number): ServerRun => ({
+      ...structuredClone(r),
+      round: 2,
+      idle: { ...r.idle, synapse: { ...r.idle.synapse, rssMb: rss } },
+      phases: {
+        ...r.phases,
+        "saturate-haproxy-tls": { ...r.phases["saturate-haproxy-tls"], achievedPerSecond: saturation },
+      },
+    });
+    const runs = [ours, stock, second(stock, 26, 220), second(ours, 36, 150)];
+    const byFigure = Object.fromEntries(compare(runs).oursOverStock.map((c) => [c.figure, c]));
+    // firmground 30 and 36, stock 24 and 26: means 33 / 25; pairs 30/24 = 1.25 and 36/26 = 1.38.
+    expect(byFigure["saturation, msg/s"]).toEqual({
+      figure: "saturation, msg/s",
+      a: 33,
+      b: 25,
+      ratio: 1.32,
+      spread: [1.25, 1.38],
+      noise: 1.08,
+    });
+    expect(byFigure["Synapse RSS idle, MiB"]).toMatchObject({ a: 150, b: 210, noise: 1.1 });
+    const direct = compare(runs).proxiedOverDirect[0];
+    expect(direct).toMatchObject({ figure: "saturation, msg/s", a: 33, b: 30, noise: 1 });
+  });
+
   it("compares nothing when a run is missing, and says which phase is missing", () => {
     expect(compare([ours])).toEqual({ oursOverStock: [], proxiedOverDirect: [] });
     const noDirect = run("firmground", 150, 30, { "saturate-haproxy-tls": 1000, "rate-haproxy-tls": 40 });
-    expect(() => compare([noDirect, stock])).toThrow("the firmground run has no saturate-direct phase");
+    expect(() => compare([noDirect, stock])).toThrow("the firmground#1 run has no saturate-direct phase");
   });
 
   it("prints every phase and both tables", () => {
@@ -121,9 +155,24 @@ describe("comparisons", () => {
     const text = formatReport(report);
     expect(text).toContain("Machine: 2 × Test CPU (x64), 4096 MiB");
     expect(text).toContain("200 users in 20 rooms; 15 msg/s offered");
-    expect(text.match(/^ {2}(firmground|stock) +(rate|saturate)-/gm)).toHaveLength(6);
-    expect(text).toMatch(/firmground \/ stock[^\n]*\n[^\n]*\n {2}Synapse RSS idle, MiB +150 +200 +0.75/);
-    expect(text).toMatch(/saturation, msg\/s +30 +30 +1\n/);
+    expect(text.match(/^ {2}(firmground|stock)#1 +(rate|saturate)-/gm)).toHaveLength(6);
+    expect(text).toMatch(
+      /firmground \/ stock[^\n]*\n[^\n]*\n {2}Synapse RSS idle, MiB +150 +200 +0.75 +0.75–0.75 +-\n/,
+    );
+    expect(text).toMatch(/saturation, msg\/s +30 +30 +1 +1–1 +-\n/);
+    expect(text).not.toContain("CPU calibration");
+    const calibrated = formatReport({
+      ...report,
+      calibration: { before: cpuCalibration(), after: { workload: CALIBRATION_WORKLOAD, seconds: 0.61 } },
+    });
+    expect(calibrated).toMatch(/CPU calibration: \d+\.\d+ s before, 0\.61 s after \(sha256 over/);
+  });
+
+  it("calibrates the CPU with a fixed workload that takes a measurable time", () => {
+    const { seconds, workload } = cpuCalibration();
+    expect(workload).toBe(CALIBRATION_WORKLOAD);
+    expect(seconds).toBeGreaterThan(0.01);
+    expect(seconds).toBeLessThan(60);
   });
 });
 
@@ -144,8 +193,8 @@ describe("phase problems", () => {
     };
     broken.phases["saturate-haproxy-tls"] = { ...broken.phases["saturate-haproxy-tls"], sent: 5, ok: 0, failures: {} };
     expect(phaseProblems([broken])).toEqual([
-      "firmground saturate-haproxy-tls: 5 of 5 sends failed",
-      "firmground rate-haproxy-tls: 2 of 100 sends failed (502: <html>502 Bad Gateway</html>)",
+      "firmground#1 saturate-haproxy-tls: 5 of 5 sends failed",
+      "firmground#1 rate-haproxy-tls: 2 of 100 sends failed (502: <html>502 Bad Gateway</html>)",
     ]);
     broken.phases["rate-haproxy-tls"].ok = 99;
     broken.phases["rate-haproxy-tls"].failures["502"].count = 1;

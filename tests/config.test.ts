@@ -480,12 +480,14 @@ test("the README's configuration reference, sizing table and benchmark figures a
 test("the benchmark figures come from a complete run, and an incomplete one is refused", () => {
   const figures = JSON.parse(fs.readFileSync(path.join(__dirname, "..", BENCH_FIGURES), "utf8")) as BenchReport;
   const text = renderBenchFigures(figures);
-  expect(text).toContain("| Saturation, msg/s |");
-  expect(text).toContain(`At ${figures.workload.ratePerSecond} msg/s, latency p50 / p99, ms`);
+  expect(text).toMatch(/\| saturation, msg\/s \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+–[\d.]+ \| [\d.]+ \|/);
+  expect(text).toContain(`then ${figures.workload.ratePerSecond} msg/s offered`);
+  expect(text).toMatch(/CPU calibration [\d.]+ s/);
   expect(() => renderBenchFigures({ ...figures, ok: false })).toThrow(
-    `${BENCH_FIGURES} is not a complete benchmark run`,
+    `${BENCH_FIGURES} is not a complete alternated benchmark run`,
   );
   expect(() => renderBenchFigures({ ...figures, runs: figures.runs.slice(0, 1) })).toThrow(/not a complete/);
+  expect(() => renderBenchFigures({ ...figures, oursOverStock: undefined })).toThrow(/not a complete alternated/);
 });
 
 test("the reference names every key, with derived defaults and required keys marked", () => {

@@ -4,9 +4,11 @@
  * benchmark, not a test: it fails only when it cannot measure, and writes what it measured to
  * `.stack/bench.json`.
  *
- * For each server: N users in M rooms (load.ts setup), an idle pause, then messages at a fixed offered
- * rate and at saturation through HAProxy with TLS, sampling every daemon's memory each second.
- * firmground's server is also measured on Synapse's own listener, to show what the proxy costs.
+ * The runs alternate firmground, stock, stock, firmground (RUN_ORDER): each ratio comes with its spread
+ * pair by pair, and stock against itself is the noise floor. Each run: N users in M rooms (load.ts setup,
+ * on a server's first run only), an idle pause, then messages at saturation and at a fixed offered rate
+ * through HAProxy with TLS, sampling every daemon's memory each second; firmground's runs also measure
+ * Synapse's own listener, to show what the proxy costs. A CPU calibration is taken before and after.
  * Flags (after `--`): --seconds S per phase (default 60), --users N (200), --rooms M (20),
  * --concurrency C (32 senders at saturation), --rate R (msg/s offered; default half of the saturation
  * firmground's server reached).
@@ -27,7 +29,9 @@ import {
   MEASURED,
   phaseProblems,
   RATE_SHARE_OF_SATURATION,
+  RUN_ORDER,
   workloadFromArgs,
+  type Server,
   type BenchReport,
   type Measured,
   type MemoryPeak,
@@ -36,6 +40,7 @@ import {
   type PhaseResult,
 } from "./benchReport";
 import { NET, STAND_INS, TEST_CONFIG, TEST_DOMAIN } from "./overlay";
+import { cpuCalibration } from "./calibration";
 import { packageVersions } from "./rootfs";
 import { delay, inRoot, Sandbox, type Memory } from "./sandbox";
 
@@ -48,6 +53,9 @@ const BENCH_CONFIG: Record<string, string> = {
   acmeServer: TEST_CONFIG.acmeServer,
   adminCidrs: TEST_CONFIG.adminCidrs,
 };
+
+/** Seconds of unrecorded saturation before each run's phases (at most the phase length). */
+const WARM_UP_SECONDS = 20;
 
 /** Source addresses of the benchmark's users on the public side (HAProxy limits requests per source). */
 const SOURCES = Array.from({ length: 16 }, (_, i) => `198.51.100.${100 + i}`);
@@ -74,11 +82,58 @@ class Bench extends Harness {
     this.trustPebble();
     this.addLoadNamespace();
 
-    const ours = await this.measure("firmground", this.upload("synapse", SYNAPSE.registrationSharedSecret), true);
-    await this.sandbox.stop("synapse");
-    const stockSecret = await this.startStock();
-    const stock = await this.measure("stock", stockSecret, false);
-    this.runs.push(ours, stock);
+    const secrets: Record<Server, string> = {
+      firmground: this.upload("synapse", SYNAPSE.registrationSharedSecret),
+      stock: this.prepareStock(),
+    };
+    for (const [i, server] of RUN_ORDER.entries()) {
+      await this.switchTo(server);
+      const round = RUN_ORDER.slice(0, i + 1).filter((s) => s === server).length;
+      this.runs.push(await this.measure(server, round, secrets[server]));
+    }
+  }
+
+  private current: Server = "firmground";
+  private stockDatabaseMade = false;
+
+  /**
+   * Stops the running server and starts `server` on its own database: firmground's pg_hba admits the
+   * synapse user to the synapse database only, so the running server's database is renamed aside and
+   * the other's takes the name (the stock server's is made fresh, C collation, the first time).
+   * PostgreSQL restarts in between, so every run starts with cold shared buffers.
+   */
+  private async switchTo(server: Server) {
+    if (server === this.current) return;
+    const db = POSTGRES.database;
+    await this.sandbox.stop(this.current === "firmground" ? "synapse" : "synapse-stock");
+    const renames =
+      server === "stock"
+        ? [
+            `ALTER DATABASE ${db} RENAME TO ${db}_firmground`,
+            this.stockDatabaseMade
+              ? `ALTER DATABASE ${db}_stock RENAME TO ${db}`
+              : `CREATE DATABASE ${db} ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`,
+          ]
+        : [`ALTER DATABASE ${db} RENAME TO ${db}_stock`, `ALTER DATABASE ${db}_firmground RENAME TO ${db}`];
+    this.psql(renames.flatMap((statement) => ["-c", statement]));
+    this.stockDatabaseMade = true;
+    await this.sandbox.stop("postgres");
+    await this.startContainer("postgres");
+    if (server === "stock") this.startStockDaemon();
+    else await this.startContainer("synapse");
+    const up = await this.waitFor(
+      `${server} Synapse behind HAProxy`,
+      () =>
+        this.tool("load", ["curl", "-fsSk", "-o", "/dev/null", `https://matrix.${TEST_DOMAIN}/_matrix/client/versions`])
+          .status === 0,
+      120,
+    );
+    const logFile = server === "stock" ? "synapse-stock" : "synapse";
+    if (!up)
+      throw new Error(
+        `${server} Synapse never answered through HAProxy; its log:\n${tail(this.path(`logs/${logFile}.log`))}`,
+      );
+    this.current = server;
   }
 
   /** The users' side: one namespace on the public bridge holding every source address. */
@@ -173,8 +228,12 @@ class Bench extends Harness {
     return { seconds, cpuPercent };
   }
 
-  /** Setup, idle, then each phase, for the Synapse now running as "synapse" or "synapse-stock". */
-  private async measure(server: string, registrationSecret: string, alsoDirect: boolean): Promise<ServerRun> {
+  /**
+   * For the Synapse now running as "synapse" or "synapse-stock": its users and rooms (made on its first
+   * round, reused on its second), an idle pause, then each phase; firmground's also direct.
+   */
+  private async measure(server: Server, round: number, registrationSecret: string): Promise<ServerRun> {
+    const alsoDirect = server === "firmground";
     const daemons: Record<Measured, string> = {
       synapse: server === "stock" ? "synapse-stock" : "synapse",
       postgres: "postgres",
@@ -184,20 +243,34 @@ class Bench extends Harness {
     for (const name of MEASURED) this.sandbox.resetMemoryPeak(daemons[name]);
     const peak = Object.fromEntries(MEASURED.map((n) => [n, { rssMb: 0, pssMb: 0 }])) as Record<Measured, MemoryPeak>;
 
-    log(`${server}: setting up ${this.workload.users} users in ${this.workload.rooms} rooms`);
     const usersFile = this.path(`users-${server}.json`);
-    const { seconds: setupSeconds } = await this.load(
-      "jobs",
-      ["setup", usersFile],
-      this.plan(registrationSecret, "direct"),
-      daemons,
-      peak,
-    );
-    log(`${server}: set up in ${setupSeconds.toFixed(0)} s; idle for 15 s`);
+    let setupSeconds = 0;
+    if (round === 1) {
+      log(`${server}: setting up ${this.workload.users} users in ${this.workload.rooms} rooms`);
+      ({ seconds: setupSeconds } = await this.load(
+        "jobs",
+        ["setup", usersFile],
+        this.plan(registrationSecret, "direct"),
+        daemons,
+        peak,
+      ));
+    }
+    log(`${server}#${round}: ${round === 1 ? `set up in ${setupSeconds.toFixed(0)} s` : "users kept"}; idle for 15 s`);
     await delay(15_000);
     const idle = Object.fromEntries(MEASURED.map((n) => [n, memoryOf(n)])) as Record<Measured, Memory>;
 
     const { concurrency, phaseSeconds } = this.workload;
+    // A warm-up at saturation, not recorded: a server's first messages after a start are slower (the
+    // first short run here: 65 msg/s against 105 for the same server's second run), whatever the order.
+    const warmUp = Math.min(phaseSeconds, WARM_UP_SECONDS);
+    log(`${server}#${round}: warm-up at saturation for ${warmUp} s (not recorded)`);
+    await this.load(
+      "load",
+      ["send", usersFile, this.path(`warm-up-${server}-${round}.json`)],
+      this.plan(registrationSecret, "haproxy-tls", { kind: "saturate", concurrency, seconds: warmUp }),
+      daemons,
+      undefined,
+    );
     const phases: ServerRun["phases"] = {};
     const vias: ("haproxy-tls" | "direct")[] = alsoDirect ? ["haproxy-tls", "direct"] : ["haproxy-tls"];
     // Peaks cover the phases every server runs (through HAProxy), so they compare like for like; the
@@ -210,8 +283,8 @@ class Bench extends Harness {
             ? { kind, concurrency, seconds: phaseSeconds }
             : { kind, perSecond: this.offeredRate(phases), seconds: phaseSeconds };
         const label = `${kind}-${via}`;
-        const resultFile = this.path(`result-${server}-${label}.json`);
-        log(`${server}: ${label} for ${phaseSeconds} s`);
+        const resultFile = this.path(`result-${server}-${round}-${label}.json`);
+        log(`${server}#${round}: ${label} for ${phaseSeconds} s`);
         const { cpuPercent } = await this.load(
           via === "direct" ? "jobs" : "load",
           ["send", usersFile, resultFile],
@@ -226,7 +299,7 @@ class Bench extends Harness {
           cpuPercent: { ...cpuPercent, loadGenerator: Math.round((result.cpuSeconds / result.seconds) * 100) },
         };
         log(
-          `${server}: ${label}: ${result.achievedPerSecond} msg/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, ${result.sent - result.ok} failed`,
+          `${server}#${round}: ${label}: ${result.achievedPerSecond} msg/s, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, ${result.sent - result.ok} failed`,
         );
         await delay(5000);
       }
@@ -237,7 +310,7 @@ class Bench extends Harness {
         }
       }
     }
-    return { server, setupSeconds: Math.round(setupSeconds), idle, peak, phases };
+    return { server, round, setupSeconds: Math.round(setupSeconds), idle, peak, phases };
   }
 
   /** The fixed offered rate: as given, or fixed from the first saturation measured (firmground's, through HAProxy). */
@@ -256,7 +329,7 @@ class Bench extends Harness {
    * (its own C-collation database), no memory limit (as `docker run` without one). Returns its
    * registration shared secret.
    */
-  async startStock(): Promise<string> {
+  prepareStock(): string {
     const { sandbox } = this;
     // The image's layout (its synapse account and /data) at Synapse's address on the bridge.
     const standIn = STAND_INS.synapse;
@@ -266,17 +339,6 @@ class Bench extends Harness {
 
     const password = /:([^:\n]+)\s*$/.exec(this.upload("synapse", SYNAPSE.pgpass))?.[1];
     if (!password) throw new Error("no password in the rendered pgpass");
-    // firmground's pg_hba admits the synapse user to the synapse database only: set firmground's aside
-    // (renamed, kept) and give the stock server a fresh one of that name, through the local socket.
-    this.psql([
-      "-c",
-      `ALTER DATABASE ${POSTGRES.database} RENAME TO ${POSTGRES.database}_firmground`,
-      "-c",
-      `CREATE DATABASE ${POSTGRES.database} ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`,
-    ]);
-    // Cold shared buffers for the stock server too, as firmground's had on a fresh PostgreSQL.
-    await sandbox.stop("postgres");
-    await this.startContainer("postgres");
     sandbox.exec(
       {
         ...base,
@@ -302,29 +364,25 @@ class Bench extends Harness {
       "database: psycopg2 on the same PostgreSQL (a fresh C-collation database named as firmground's, whose own is renamed aside), cp_min 5, cp_max 10 (Synapse's documented example)",
       "listeners[0].bind_addresses: 0.0.0.0 (generated: ::1 and 127.0.0.1, which HAProxy in another container cannot reach)",
     );
-    sandbox.start("synapse-stock", {
-      ...base,
+    const secret = (YAML.parse(readFileSync(configFile, "utf8")) as { registration_shared_secret?: string })
+      .registration_shared_secret;
+    if (!secret) throw new Error("the generated config has no registration_shared_secret");
+    this.stockBase = base;
+    return secret;
+  }
+
+  private stockBase?: { ns: string; root: string; user: string; env: Record<string, string> };
+
+  /** Starts the stock server prepared by prepareStock (its database is in place: switchTo). */
+  private startStockDaemon() {
+    this.sandbox.start("synapse-stock", {
+      ...this.stockBase!,
       argv: ["python3", "-m", "synapse.app.homeserver", "--config-path", "/data/homeserver.yaml"],
       // No limit, as `docker run` without --memory; the cgroup only accounts (its peak is reported).
       memoryMb: Math.round(totalmem() / 2 ** 20),
       stopSignal: "SIGTERM",
       stopTimeoutSeconds: 30,
     });
-    const up = await this.waitFor(
-      "stock Synapse behind HAProxy",
-      () =>
-        this.tool("load", ["curl", "-fsSk", "-o", "/dev/null", `https://matrix.${TEST_DOMAIN}/_matrix/client/versions`])
-          .status === 0,
-      120,
-    );
-    if (!up)
-      throw new Error(
-        `stock Synapse never answered through HAProxy; its log:\n${tail(this.path("logs/synapse-stock.log"))}`,
-      );
-    const secret = (YAML.parse(readFileSync(configFile, "utf8")) as { registration_shared_secret?: string })
-      .registration_shared_secret;
-    if (!secret) throw new Error("the generated config has no registration_shared_secret");
-    return secret;
   }
 }
 
@@ -347,11 +405,14 @@ async function inner(runDir: string, rootfs: string): Promise<number> {
         cpus()[0]?.speed ||
         Math.round(Number(/^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? 0)),
     },
+    calibration: { before: cpuCalibration() },
     versions: packageVersions(rootfs),
     workload,
     notes: [
       "Each user's per-user message limit is lifted through the admin API on both servers, so saturation measures the server, not Synapse's per-user limiter.",
-      "firmground's server runs first; PostgreSQL is the same instance (same config and data directory) for both, each server in its own database, restarted between them so each starts with cold shared buffers.",
+      "The runs alternate firmground, stock, stock, firmground (A B B A): a drift over the run weighs on both alike, and stock against itself is the noise floor. Each server's users are made on its first run and kept for its second.",
+      "Each run starts with an unrecorded warm-up at saturation (20 s, or the phase length when shorter).",
+      "PostgreSQL is the same instance (same config and data directory) for both, each server in its own database, restarted between runs so each starts with cold shared buffers.",
       "Users are spread over 16 source addresses: HAProxy allows one address 400 requests per 10 s.",
     ],
     stockChanges: bench.stockChanges,
@@ -371,8 +432,9 @@ async function inner(runDir: string, rootfs: string): Promise<number> {
     const left = await sandbox.teardown();
     if (left.length) report.error = `${report.error ?? ""}\nleft behind: ${left.join("; ")}`.trim();
   }
+  report.calibration!.after = cpuCalibration();
   report.seconds = Math.round((Date.now() - started) / 1000);
-  report.ok = !report.error && report.runs.length === 2;
+  report.ok = !report.error && report.runs.length === RUN_ORDER.length;
   console.log(formatReport(report));
   mkdirSync(join(BENCH_FILE, ".."), { recursive: true });
   writeFileSync(BENCH_FILE, `${JSON.stringify(report, null, 2)}\n`);

@@ -3,6 +3,7 @@
  * comparisons (ours / stock, proxied / direct) and printed table made from them. Pure; bench.ts measures.
  */
 import { parseCommandLine } from "../../components/commandLine";
+import type { Calibration } from "./calibration";
 import type { Memory } from "./sandbox";
 
 export interface PhaseResult {
@@ -47,9 +48,18 @@ export interface MemoryPeak {
   limitMb?: number;
 }
 
+/**
+ * The order of the runs: A B B A, so that what changes over a run (the machine, the database's growth,
+ * caches) weighs on both servers alike, and the two stock runs measure the noise floor.
+ */
+export const RUN_ORDER = ["firmground", "stock", "stock", "firmground"] as const;
+export type Server = (typeof RUN_ORDER)[number];
+
 export interface ServerRun {
   /** "firmground" or "stock". */
   server: string;
+  /** 1 for a server's first run in RUN_ORDER, 2 for its second. */
+  round: number;
   setupSeconds: number;
   idle: Record<Measured, Memory>;
   /** Peaks over setup and the phases through HAProxy: the span every server runs, so they compare. */
@@ -69,6 +79,11 @@ export interface BenchReport {
   startedAt: string;
   seconds: number;
   machine: { arch: string; cpus: number; memoryMb: number; cpuModel: string; cpuMhz: number };
+  /**
+   * The CPU calibration (calibration.ts) before and after the runs, to set reports from different
+   * machines or days side by side. Absent in reports saved before it was recorded.
+   */
+  calibration?: { before: Calibration; after?: Calibration };
   versions: Record<string, string>;
   workload: Workload;
   notes: string[];
@@ -93,25 +108,47 @@ export function latencySummary(samples: number[]): PhaseResult["latencyMs"] {
   return { p50: tenth(rank(50)), p90: tenth(rank(90)), p99: tenth(rank(99)), max: tenth(sorted.at(-1) ?? 0) };
 }
 
+/** A run's name in the report: server#round. */
+export const runName = (run: ServerRun) => `${run.server}#${run.round}`;
+
 /** A run's phase by label (`saturate-haproxy-tls`, …); throws naming the run and the phase when it is missing. */
 export function phaseOf(run: ServerRun, label: string): ServerRun["phases"][string] {
   const found = run.phases[label];
-  if (!found) throw new Error(`the ${run.server} run has no ${label} phase`);
+  if (!found) throw new Error(`the ${runName(run)} run has no ${label} phase`);
   return found;
 }
 
-/** One figure for two runs: `a / b` rounded to hundredths (NaN when b is missing or zero). */
+/**
+ * One figure, server a against server b: each side's mean over its runs, the ratio of the means, the
+ * spread of the ratios pair by pair (run 1 with run 1, run 2 with run 2, in RUN_ORDER), and the noise
+ * floor — the same figure's ratio between b's two runs (b against itself).
+ */
 export interface Comparison {
   figure: string;
   a: number;
   b: number;
   ratio: number;
+  /** The lowest and highest pairwise ratio. */
+  spread: [number, number];
+  /** b's second run over its first; absent with one run of b. */
+  noise?: number;
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
+const mean = (xs: number[]) => xs.reduce((sum, x) => sum + x, 0) / xs.length;
 
-function comparison(figure: string, a: number, b: number): Comparison {
-  return { figure, a, b, ratio: b ? round2(a / b) : Number.NaN };
+function comparison(figure: string, as: number[], bs: number[]): Comparison {
+  const pairs = as.map((a, i) => ((bs[i] ?? bs[bs.length - 1]) ? a / (bs[i] ?? bs[bs.length - 1]) : Number.NaN));
+  const a = round2(mean(as));
+  const b = round2(mean(bs));
+  return {
+    figure,
+    a,
+    b,
+    ratio: b ? round2(a / b) : Number.NaN,
+    spread: [round2(Math.min(...pairs)), round2(Math.max(...pairs))],
+    ...(bs.length > 1 && bs[0] ? { noise: round2(bs[1] / bs[0]) } : {}),
+  };
 }
 
 const SATURATE = "saturate-haproxy-tls";
@@ -119,15 +156,20 @@ const RATE = "rate-haproxy-tls";
 
 /**
  * Ours / stock (both through HAProxy with TLS) and, for firmground's server, through HAProxy / direct
- * to Synapse's listener. Empty when a run is missing (the report then carries an error).
+ * to Synapse's listener (noise: its direct figure, second run over first). Empty when a server has no
+ * run (the report then carries an error).
  */
 export function compare(runs: ServerRun[]): { oursOverStock: Comparison[]; proxiedOverDirect: Comparison[] } {
-  const ours = runs.find((r) => r.server === "firmground");
-  const stock = runs.find((r) => r.server === "stock");
-  if (!ours || !stock) return { oursOverStock: [], proxiedOverDirect: [] };
-  const both = (figure: string, of: (run: ServerRun) => number) => comparison(figure, of(ours), of(stock));
-  const viaProxy = (figure: string, kind: "rate" | "saturate", of: (p: PhaseResult) => number) =>
-    comparison(figure, of(phaseOf(ours, `${kind}-haproxy-tls`)), of(phaseOf(ours, `${kind}-direct`)));
+  const byRound = (server: string) => runs.filter((r) => r.server === server).sort((x, y) => x.round - y.round);
+  const ours = byRound("firmground");
+  const stock = byRound("stock");
+  if (!ours.length || !stock.length) return { oursOverStock: [], proxiedOverDirect: [] };
+  const both = (figure: string, of: (run: ServerRun) => number) => comparison(figure, ours.map(of), stock.map(of));
+  const viaProxy = (figure: string, kind: "rate" | "saturate", of: (p: PhaseResult) => number) => {
+    const proxied = ours.map((r) => of(phaseOf(r, `${kind}-haproxy-tls`)));
+    const direct = ours.map((r) => of(phaseOf(r, `${kind}-direct`)));
+    return comparison(figure, proxied, direct);
+  };
   return {
     oursOverStock: [
       both("Synapse RSS idle, MiB", (r) => r.idle.synapse.rssMb),
@@ -159,7 +201,7 @@ export function phaseProblems(runs: ServerRun[]): string[] {
       if (phase.ok === 0 || failed > phase.sent * MAX_FAILED_SHARE) {
         const first = Object.entries(phase.failures)[0];
         problems.push(
-          `${run.server} ${label}: ${failed} of ${phase.sent} sends failed${first ? ` (${first[0]}: ${first[1].example})` : ""}`,
+          `${runName(run)} ${label}: ${failed} of ${phase.sent} sends failed${first ? ` (${first[0]}: ${first[1].example})` : ""}`,
         );
       }
     }
@@ -173,6 +215,11 @@ export function formatReport(report: BenchReport): string {
     "",
     "=== firmground benchmark ===",
     `Machine: ${report.machine.cpus} × ${report.machine.cpuModel} (${report.machine.arch}), ${report.machine.memoryMb} MiB; load generator on the same machine`,
+    ...(report.calibration
+      ? [
+          `CPU calibration: ${report.calibration.before.seconds} s before, ${report.calibration.after?.seconds ?? "-"} s after (${report.calibration.before.workload}; lower is faster)`,
+        ]
+      : []),
     `Synapse ${report.versions["matrix-synapse"] ?? "?"}, PostgreSQL ${report.versions["postgresql"] ?? "?"}, HAProxy ${report.versions["haproxy"] ?? "?"}`,
     `Workload: ${report.workload.users} users in ${report.workload.rooms} rooms; ${report.workload.ratePerSecond} msg/s offered, then ${report.workload.concurrency} concurrent senders; ${report.workload.phaseSeconds} s each`,
     "Memory (MiB, RSS / PSS summed over the daemon's processes; peak sampled each second):",
@@ -182,7 +229,7 @@ export function formatReport(report: BenchReport): string {
       const idle = run.idle[name];
       const peak = run.peak[name];
       lines.push(
-        `  ${run.server.padEnd(10)} ${name.padEnd(9)} idle ${`${idle.rssMb} / ${idle.pssMb}`.padEnd(14)} peak ${`${peak.rssMb} / ${peak.pssMb}`.padEnd(14)} cgroup peak ${peak.cgroupPeakMb ?? "-"}${peak.limitMb ? ` / limit ${peak.limitMb}` : ""}`,
+        `  ${runName(run).padEnd(13)} ${name.padEnd(9)} idle ${`${idle.rssMb} / ${idle.pssMb}`.padEnd(14)} peak ${`${peak.rssMb} / ${peak.pssMb}`.padEnd(14)} cgroup peak ${peak.cgroupPeakMb ?? "-"}${peak.limitMb ? ` / limit ${peak.limitMb}` : ""}`,
       );
     }
   }
@@ -192,20 +239,35 @@ export function formatReport(report: BenchReport): string {
   for (const run of report.runs) {
     for (const [label, p] of Object.entries(run.phases)) {
       lines.push(
-        `  ${run.server.padEnd(10)} ${label.padEnd(22)} ${String(p.achievedPerSecond).padStart(6)} msg/s  ${`${p.latencyMs.p50} / ${p.latencyMs.p99}`.padEnd(16)} ${String(p.sent - p.ok).padStart(3)} failed  CPU ${MEASURED.map((n) => p.cpuPercent[n]).join(" / ")} / ${p.cpuPercent.loadGenerator}`,
+        `  ${runName(run).padEnd(13)} ${label.padEnd(22)} ${String(p.achievedPerSecond).padStart(6)} msg/s  ${`${p.latencyMs.p50} / ${p.latencyMs.p99}`.padEnd(16)} ${String(p.sent - p.ok).padStart(3)} failed  CPU ${MEASURED.map((n) => p.cpuPercent[n]).join(" / ")} / ${p.cpuPercent.loadGenerator}`,
       );
     }
   }
-  const table = (title: string, a: string, b: string, rows: Comparison[]) => {
+  const table = (title: string, a: string, b: string, noise: string, rows: Comparison[]) => {
     if (!rows.length) return;
-    lines.push(`${title}:`, `  ${"".padEnd(26)} ${a.padStart(12)} ${b.padStart(12)} ${"ratio".padStart(7)}`);
+    lines.push(
+      `${title} (means; ratio, its spread pair by pair, and ${noise}):`,
+      `  ${"".padEnd(26)} ${a.padStart(12)} ${b.padStart(12)} ${"ratio".padStart(7)} ${"spread".padStart(12)} ${"noise".padStart(7)}`,
+    );
     for (const row of rows)
       lines.push(
-        `  ${row.figure.padEnd(26)} ${String(row.a).padStart(12)} ${String(row.b).padStart(12)} ${String(row.ratio).padStart(7)}`,
+        `  ${row.figure.padEnd(26)} ${String(row.a).padStart(12)} ${String(row.b).padStart(12)} ${String(row.ratio).padStart(7)} ${`${row.spread[0]}–${row.spread[1]}`.padStart(12)} ${String(row.noise ?? "-").padStart(7)}`,
       );
   };
-  table("firmground / stock (through HAProxy with TLS)", "firmground", "stock", report.oursOverStock);
-  table("firmground through HAProxy with TLS / direct to Synapse", "via HAProxy", "direct", report.proxiedOverDirect);
+  table(
+    "firmground / stock (through HAProxy with TLS)",
+    "firmground",
+    "stock",
+    "the noise floor: stock's second run / its first",
+    report.oursOverStock,
+  );
+  table(
+    "firmground through HAProxy with TLS / direct to Synapse",
+    "via HAProxy",
+    "direct",
+    "noise: direct, second run / first",
+    report.proxiedOverDirect,
+  );
   if (report.error) lines.push(`Error: ${report.error.split("\n")[0]}`);
   return lines.join("\n");
 }
