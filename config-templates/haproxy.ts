@@ -119,7 +119,10 @@ export function renderHaproxyCfg(input: HaproxyInput): string {
     "    mode http",
     "    log global",
     "    option httplog",
-    "    option http-server-close",
+    // Keep connections to the backends open and reuse them between requests (safe: a connection's first
+    // request is never sent over a reused one): no TCP setup to Synapse per request.
+    "    option http-keep-alive",
+    "    http-reuse safe",
     // The start of a body counts as part of the request: a trickled body is cut off like trickled headers.
     "    option http-buffer-request",
     "    timeout connect 5s",
