@@ -2,6 +2,7 @@
  * What the project's commands (`npm run user`, `restore`, `render`, `bench`, `doctor`) share: one way to
  * read options, `--help` (usage, exit 0), and usage errors (usage, exit 64).
  */
+import { spawnSync } from "node:child_process";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
 /** A command line the command cannot act on; it exits 64 (EX_USAGE) with the message. */
@@ -31,6 +32,31 @@ export function parseCommandLine<O extends Options>(
   } catch (error) {
     throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n${usage}`);
   }
+}
+
+/**
+ * A stack output's value, through `pulumi stack output <name> --json` (with `--show-secrets` for a
+ * secret output, `--stack` when given). A UsageError names the output, the CLI's reason and `otherwise`:
+ * how to do without the Pulumi CLI.
+ */
+export function readStackOutput<T>(name: string, options: { stack?: string; secret: boolean; otherwise: string }): T {
+  const pulumi = spawnSync(
+    "pulumi",
+    [
+      "stack",
+      "output",
+      name,
+      "--json",
+      ...(options.secret ? ["--show-secrets"] : []),
+      ...(options.stack ? ["--stack", options.stack] : []),
+    ],
+    { encoding: "utf8" },
+  );
+  if (pulumi.error || pulumi.status !== 0)
+    throw new UsageError(
+      `could not read the stack output ${name} (${pulumi.error?.message ?? pulumi.stderr.trim()}); ${options.otherwise}`,
+    );
+  return JSON.parse(pulumi.stdout) as T;
 }
 
 /** Runs `main` as the process: prints its lines, exits with its code, 0 after --help, 64 on a usage error, else 1. */

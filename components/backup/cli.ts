@@ -8,8 +8,7 @@
  * What it needs comes from `pulumi stack output backupAdmin --json --show-secrets` (add `--stack`), or
  * from FIRMGROUND_BACKUP_ADMIN (that output's JSON), as `npm run user` does.
  */
-import { parseCommandLine, runCommandLine, UsageError } from "../commandLine";
-import { spawnSync } from "node:child_process";
+import { parseCommandLine, readStackOutput, runCommandLine, UsageError } from "../commandLine";
 import { BACKUP_EXIT } from "../../config-templates/backup";
 import { inspectContainer, isDockerApiError, startContainer, stopContainer, type DockerConnection } from "../dockerApi";
 import { isBackupJobError, runBackupScript } from "./guards";
@@ -53,18 +52,12 @@ const STEP_TIMEOUT_SECONDS = 3600;
 
 export function loadBackupAdmin(stack: string | undefined, env: NodeJS.ProcessEnv): BackupAdmin {
   if (env.FIRMGROUND_BACKUP_ADMIN) return JSON.parse(env.FIRMGROUND_BACKUP_ADMIN) as BackupAdmin;
-  const pulumi = spawnSync(
-    "pulumi",
-    ["stack", "output", "backupAdmin", "--json", "--show-secrets", ...(stack ? ["--stack", stack] : [])],
-    { encoding: "utf8" },
-  );
-  if (pulumi.error || pulumi.status !== 0) {
-    throw new UsageError(
-      `could not read the stack output backupAdmin (${pulumi.error?.message ?? pulumi.stderr.trim()}); are backups ` +
-        "on for this stack? Without the Pulumi CLI, set FIRMGROUND_BACKUP_ADMIN to that output's JSON.",
-    );
-  }
-  return JSON.parse(pulumi.stdout) as BackupAdmin;
+  return readStackOutput<BackupAdmin>("backupAdmin", {
+    stack,
+    secret: true,
+    otherwise:
+      "are backups on for this stack? Without the Pulumi CLI, set FIRMGROUND_BACKUP_ADMIN to that output's JSON.",
+  });
 }
 
 async function waitHealthy(connection: DockerConnection, name: string, seconds: number): Promise<boolean> {

@@ -7,9 +7,8 @@
  * that output's JSON); the Docker connection and the admin's token from the userAdmin output, as
  * `npm run user` reads it (or FIRMGROUND_USER_ADMIN).
  */
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { parseCommandLine, runCommandLine, UsageError } from "../commandLine";
+import { parseCommandLine, readStackOutput, runCommandLine, UsageError } from "../commandLine";
 import { loadUserAdmin } from "../users/cli";
 import { runDoctor, type DoctorAccess } from "./doctor";
 import { exitCode, formatReport } from "./findings";
@@ -30,19 +29,11 @@ FIRMGROUND_USER_ADMIN to \`pulumi stack output userAdmin --json --show-secrets\`
 
 function loadPlan(stack: string | undefined, env: NodeJS.ProcessEnv): DoctorPlan {
   if (env.FIRMGROUND_DOCTOR_PLAN) return JSON.parse(env.FIRMGROUND_DOCTOR_PLAN) as DoctorPlan;
-  const pulumi = spawnSync(
-    "pulumi",
-    ["stack", "output", "doctorPlan", "--json", ...(stack ? ["--stack", stack] : [])],
-    {
-      encoding: "utf8",
-    },
-  );
-  if (pulumi.error || pulumi.status !== 0)
-    throw new UsageError(
-      `could not read the stack output doctorPlan (${pulumi.error?.message ?? pulumi.stderr.trim()}); ` +
-        "without the Pulumi CLI, set FIRMGROUND_DOCTOR_PLAN to that output's JSON",
-    );
-  return JSON.parse(pulumi.stdout) as DoctorPlan;
+  return readStackOutput<DoctorPlan>("doctorPlan", {
+    stack,
+    secret: false,
+    otherwise: "without the Pulumi CLI, set FIRMGROUND_DOCTOR_PLAN to that output's JSON",
+  });
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv, print: (line: string) => void): Promise<number> {

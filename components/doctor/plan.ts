@@ -3,12 +3,12 @@
  * output gives it (no secret in it). Derived from the validated settings and the service registry, so
  * the doctor and the deployment cannot disagree about names, ports or images.
  */
-import { LOCAL_PORTS, type PortRange, type Settings } from "../config";
+import type { PortRange, Settings } from "../config";
 import { DOCKER_TLS_PORT } from "../../config-templates/cloudInit";
 import { BACKUP, POSTGRES } from "../../config-templates/paths";
 import { wellKnownClient, wellKnownServer } from "../../config-templates/web";
 import { facts, PUBLIC_PORTS, SERVICES, type Service } from "../services/registry";
-import { publicHostnames, runningServices } from "../services/matrixServices";
+import { LOCAL_HOST_PORTS, publicHostnames, runningServices } from "../services/matrixServices";
 
 /** The federation port HAProxy publishes on both targets. */
 export const FEDERATION_PORT = 8448;
@@ -81,7 +81,7 @@ export function doctorPlan(
     publicTcpPorts: [
       ...new Set(
         PUBLIC_PORTS.filter((p) => p.protocol === "TCP").map((p) =>
-          target === "docker" && p.port === 80 ? LOCAL_PORTS.http : p.port === 443 ? settings.httpsPort : p.port,
+          target === "docker" ? (LOCAL_HOST_PORTS[p.port] ?? p.port) : p.port,
         ),
       ),
     ],

@@ -113,6 +113,13 @@ export function dataDirsScript(root: string, repositoryDir?: string): string {
  * Every public hostname pointed at this host, one certificate for them all. The server name (where
  * the .well-known documents live) is included only when its records point here.
  */
+/** The local target's host port for each port HAProxy publishes (unprivileged, beside a desktop's own). */
+export const LOCAL_HOST_PORTS: Record<number, number> = {
+  80: LOCAL_PORTS.http,
+  443: LOCAL_PORTS.https,
+  8448: LOCAL_PORTS.federation,
+};
+
 /**
  * The services a stack runs as long-lived containers, in the registry's order: the admin UI when it is
  * on, certbot except on the local target (its CA signs instead), the backup container when backups are on.
@@ -382,9 +389,7 @@ export class MatrixServices extends pulumi.ComponentResource {
           .apply(([cert, key]) => `${cert.trim()}\n${key.trim()}\n`),
         certPath: hostPath(DATA_DIRS.haproxyCerts),
         controlVolume: controlVolume.name,
-        ...(args.local
-          ? { hostPorts: { 80: LOCAL_PORTS.http, 443: LOCAL_PORTS.https, 8448: LOCAL_PORTS.federation } }
-          : {}),
+        ...(args.local ? { hostPorts: LOCAL_HOST_PORTS } : {}),
       },
       afterData,
     );

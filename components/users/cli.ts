@@ -14,8 +14,7 @@
  * FIRMGROUND_REGISTRATION_SECRET and FIRMGROUND_ADMIN_PASSWORD. New passwords come from
  * FIRMGROUND_USER_PASSWORD or are generated and printed once.
  */
-import { parseCommandLine, runCommandLine, UsageError } from "../commandLine";
-import { spawnSync } from "node:child_process";
+import { parseCommandLine, readStackOutput, runCommandLine, UsageError } from "../commandLine";
 import { randomInt } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -103,18 +102,13 @@ export function loadUserAdmin(values: Record<string, string | boolean | undefine
       adminPassword: env.FIRMGROUND_ADMIN_PASSWORD!,
     };
   }
-  const stack = typeof values.stack === "string" ? ["--stack", values.stack] : [];
-  const pulumi = spawnSync("pulumi", ["stack", "output", "userAdmin", "--json", "--show-secrets", ...stack], {
-    encoding: "utf8",
+  return readStackOutput<UserAdmin>("userAdmin", {
+    ...(typeof values.stack === "string" ? { stack: values.stack } : {}),
+    secret: true,
+    otherwise:
+      "without the Pulumi CLI, set FIRMGROUND_USER_ADMIN to that output's JSON, or pass --docker-host, --docker-cert-path, " +
+      "--server-name with FIRMGROUND_REGISTRATION_SECRET and FIRMGROUND_ADMIN_PASSWORD.",
   });
-  if (pulumi.error || pulumi.status !== 0) {
-    throw new UsageError(
-      `could not read the stack output userAdmin (${pulumi.error?.message ?? pulumi.stderr.trim()}). Without the ` +
-        "Pulumi CLI, set FIRMGROUND_USER_ADMIN to that output's JSON, or pass --docker-host, --docker-cert-path, " +
-        "--server-name with FIRMGROUND_REGISTRATION_SECRET and FIRMGROUND_ADMIN_PASSWORD.",
-    );
-  }
-  return JSON.parse(pulumi.stdout) as UserAdmin;
 }
 
 const read = (dir: string, file: string) => readFileSync(join(dir, file), "utf8");
