@@ -1,7 +1,7 @@
 /**
  * Pulumi.yaml and the README's generated sections, so they cannot drift from their sources: the
- * configuration reference and Pulumi.yaml's `config:` block (CONFIG_KEYS), the sizing table (config-templates/sizing.ts) and the benchmark's
- * figures (the saved `npm run bench` report). `npm run docs` rewrites each between its markers and a unit
+ * configuration reference and Pulumi.yaml's `config:` block (CONFIG_KEYS), the sizing table (config-templates/sizing.ts), the benchmark's
+ * figures (the saved `npm run bench` report) and the capacity run's (the saved `npm run capacity` report). `npm run docs` rewrites each between its markers and a unit
  * test fails when one is stale.
  */
 import { spawnSync } from "node:child_process";
@@ -20,6 +20,10 @@ export const SIZING_END = "<!-- sizing:end -->";
 export const BENCH_FIGURES = "tests/stack/bench-figures.json";
 export const BENCH_START = `<!-- bench:start (generated from ${BENCH_FIGURES} by npm run docs) -->`;
 export const BENCH_END = "<!-- bench:end -->";
+/** The `npm run capacity` reports the README quotes, a list (each copied from .stack/capacity.json after a run). */
+export const CAPACITY_FIGURES = "tests/stack/capacity-figures.json";
+export const CAPACITY_START = `<!-- capacity:start (generated from ${CAPACITY_FIGURES} by npm run docs) -->`;
+export const CAPACITY_END = "<!-- capacity:end -->";
 
 /** What the README reads of a saved `npm run bench` report (tests/stack/benchReport.ts writes it). */
 export interface BenchReport {
@@ -49,6 +53,34 @@ interface ServerRun {
   server: string;
   peak: Record<"synapse" | "postgres", { limitMb?: number }>;
 }
+
+/** What the README reads of a saved `npm run capacity` report (tests/stack/capacityReport.ts writes it). */
+export interface CapacityReport {
+  ok: boolean;
+  startedAt: string;
+  machine: { cpus: number; cpuModel: string; arch: string };
+  calibration: { before?: { seconds: number } };
+  instanceType: string;
+  workload: {
+    minutes: number;
+    users: number;
+    rooms: number;
+    sendPerSecond: number;
+    sharedMembers: number;
+    federatedPerSecond: number;
+  };
+  setup?: { sharedJoin: { adminJoinMs: number; fullStateMs: number; members: number } };
+  result?: {
+    sends: { ok: number; sent: number; latencyMs: Latency };
+    syncWake: { delivered: number; expected: number; latencyMs: Latency };
+    federatedWake: { delivered: number; expected: number; latencyMs: Latency };
+  };
+  containers: Record<string, { cgroupPeakMb: number; limitMb: number; percentOfLimit: number; cpuPercent: number }>;
+  sharingTheCpus?: { remoteHomeserver: number; loadGenerator: number };
+  postgres?: { databaseMbBefore: number; databaseMbAfter: number; growthMb: number };
+  goals: { goal: string; met: boolean; detail: string }[];
+}
+type Latency = { p50: number; p99: number; max: number };
 
 /** The derived sizing for every BASIC2-A type, as a markdown table. */
 export function renderSizingTable(): string {
@@ -89,6 +121,51 @@ export function renderBenchFigures(report: BenchReport): string {
       : " (Saved before the CPU calibration was recorded.)");
 
   return [intro, alternatedTables(report.oursOverStock, report.proxiedOverDirect)].join("\n\n");
+}
+
+/** The README's capacity figures: for each saved run, the machine and workload, latency, memory and CPU, the goals. */
+export function renderCapacityFigures(reports: CapacityReport[]): string {
+  if (reports.length === 0) throw new Error(`${CAPACITY_FIGURES} holds no capacity run`);
+  return reports.map(capacityRun).join("\n\n");
+}
+
+function capacityRun(report: CapacityReport): string {
+  const r = report.result;
+  const join = report.setup?.sharedJoin;
+  if (!report.ok || !r || !join || !report.postgres || !report.sharingTheCpus)
+    throw new Error(`${CAPACITY_FIGURES} is not a complete capacity run`);
+  const { machine: m, workload: w } = report;
+  const arch = m.arch === "x64" ? "x86_64, not ARM" : m.arch;
+  const ms = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(1)} s` : `${Math.round(x)} ms`);
+  const latency = (l: { p50: number; p99: number; max: number }) => `${ms(l.p50)} | ${ms(l.p99)} | ${ms(l.max)}`;
+  const intro =
+    `**${w.sendPerSecond} msg/s.** Measured ${report.startedAt.slice(0, 10)}: ${m.cpus} × ${m.cpuModel} (${arch}), the stack sized for ` +
+    `\`${report.instanceType}\`; ${w.minutes} minutes of ${w.users} users with a \`/sync\` long-poll open each, in ` +
+    `${w.rooms} rooms, sending ${w.sendPerSecond} msg/s in total; ${w.sharedMembers} of them also in the remote ` +
+    `homeserver's big room (${join.members.toLocaleString("en")} members after they joined; the admin's join took ` +
+    `${ms(join.adminJoinMs)}, its full membership ${ms(join.fullStateMs)}), into which the remote sends ` +
+    `${w.federatedPerSecond} msg/s. CPU calibration ${report.calibration.before?.seconds ?? "?"} s.`;
+  const latencyTable = [
+    "| Latency | delivered | p50 | p99 | max |",
+    "| --- | --- | --- | --- | --- |",
+    `| send (scheduled → answered) | ${r.sends.ok}/${r.sends.sent} | ${latency(r.sends.latencyMs)} |`,
+    `| sync wake-up, local (scheduled send → each member's /sync) | ${r.syncWake.delivered}/${r.syncWake.expected} | ${latency(r.syncWake.latencyMs)} |`,
+    `| sync wake-up, federated (created on the remote → each member's /sync) | ${r.federatedWake.delivered}/${r.federatedWake.expected} | ${latency(r.federatedWake.latencyMs)} |`,
+  ].join("\n");
+  const containerTable = [
+    "| Container | memory peak (cgroup) / limit, MiB | share of limit | CPU, % of a core |",
+    "| --- | --- | --- | --- |",
+    ...Object.entries(report.containers).map(
+      ([name, c]) => `| ${name} | ${c.cgroupPeakMb} / ${c.limitMb} | ${c.percentOfLimit} % | ${c.cpuPercent} |`,
+    ),
+    `| (the remote homeserver, the load generator: same CPUs) | | | ${report.sharingTheCpus.remoteHomeserver}, ${report.sharingTheCpus.loadGenerator} |`,
+  ].join("\n");
+  const outro =
+    `PostgreSQL's database grew ${report.postgres.growthMb} MiB (${report.postgres.databaseMbBefore} → ` +
+    `${report.postgres.databaseMbAfter}). Goals: ` +
+    report.goals.map((g) => `${g.goal} — **${g.met ? "met" : "not met"}** (${g.detail})`).join("; ") +
+    ".";
+  return [intro, latencyTable, containerTable, outro].join("\n\n");
 }
 
 /** The tables of an A B B A run: each side's mean, the ratio, its spread pair by pair, and the noise floor. */
@@ -182,17 +259,33 @@ function formatMarkdown(text: string): string {
 }
 
 /** `readme` with each generated section replaced, formatted as prettier formats the README. */
-export function withGeneratedSections(readme: string, benchFigures: BenchReport): string {
+export function withGeneratedSections(
+  readme: string,
+  benchFigures: BenchReport,
+  capacityFigures: CapacityReport[],
+): string {
   const withConfig = replaceBetween(readme, START_MARKER, END_MARKER, renderConfigTable());
   const withSizing = replaceBetween(withConfig, SIZING_START, SIZING_END, renderSizingTable());
-  return formatMarkdown(replaceBetween(withSizing, BENCH_START, BENCH_END, renderBenchFigures(benchFigures)));
+  const withBench = replaceBetween(withSizing, BENCH_START, BENCH_END, renderBenchFigures(benchFigures));
+  return formatMarkdown(
+    replaceBetween(withBench, CAPACITY_START, CAPACITY_END, renderCapacityFigures(capacityFigures)),
+  );
 }
 
 if (require.main === module) {
   const root = join(__dirname, "..");
   const readmePath = join(root, "README.md");
   const read = (file: string) => readFileSync(join(root, file), "utf8");
-  writeFileSync(readmePath, withGeneratedSections(read("README.md"), JSON.parse(read(BENCH_FIGURES)) as BenchReport));
+  writeFileSync(
+    readmePath,
+    withGeneratedSections(
+      read("README.md"),
+      JSON.parse(read(BENCH_FIGURES)) as BenchReport,
+      JSON.parse(read(CAPACITY_FIGURES)) as CapacityReport[],
+    ),
+  );
   writeFileSync(join(root, "Pulumi.yaml"), renderPulumiYaml());
-  console.log(`Pulumi.yaml; README.md: configuration reference, sizing table and ${BENCH_FIGURES} figures regenerated`);
+  console.log(
+    `Pulumi.yaml; README.md: configuration reference, sizing table, ${BENCH_FIGURES} and ${CAPACITY_FIGURES} figures regenerated`,
+  );
 }

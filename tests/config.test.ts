@@ -2,14 +2,17 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import {
   BENCH_FIGURES,
+  CAPACITY_FIGURES,
   renderBenchFigures,
+  renderCapacityFigures,
   renderConfigTable,
   renderPulumiYaml,
   renderSizingTable,
   withGeneratedSections,
 } from "../scripts/docs";
-import type { BenchReport } from "../scripts/docs";
+import type { BenchReport, CapacityReport } from "../scripts/docs";
 import type { BenchReport as SavedBenchReport } from "./stack/benchReport";
+import type { CapacityReport as SavedCapacityReport } from "./stack/capacityReport";
 import { configProblems } from "./support/configProblems";
 import { parseProject, projectProblems } from "../components/render/engineConfig";
 import { DEFAULT_IMAGES } from "../components/services/registry";
@@ -473,8 +476,24 @@ test("the README's configuration reference, sizing table and benchmark figures a
   // The saved report, as the benchmark writes it, is what the README generator reads.
   const saved = JSON.parse(read(BENCH_FIGURES)) as SavedBenchReport;
   const figures: BenchReport = saved;
+  // Typed as the capacity run writes it, read as the README generator reads it.
+  const capacity: CapacityReport[] = JSON.parse(read(CAPACITY_FIGURES)) as SavedCapacityReport[];
   const readme = read("README.md");
-  expect(readme).toBe(withGeneratedSections(readme, figures));
+  expect(readme).toBe(withGeneratedSections(readme, figures, capacity));
+});
+
+test("the capacity figures come from complete runs, and an incomplete one is refused", () => {
+  const runs = JSON.parse(fs.readFileSync(path.join(__dirname, "..", CAPACITY_FIGURES), "utf8")) as CapacityReport[];
+  const text = renderCapacityFigures(runs);
+  for (const run of runs) expect(text).toContain(`**${run.workload.sendPerSecond} msg/s.** Measured`);
+  expect(text).toContain(`${runs[0].workload.users} users with a \`/sync\` long-poll open each`);
+  expect(text).toMatch(/\| send \(scheduled → answered\) \| \d+\/\d+ \|/);
+  expect(text).toMatch(/\| synapse \| [\d.]+ \/ 1638 \|/);
+  expect(() => renderCapacityFigures([])).toThrow(`${CAPACITY_FIGURES} holds no capacity run`);
+  expect(() => renderCapacityFigures([{ ...runs[0], ok: false }])).toThrow(
+    `${CAPACITY_FIGURES} is not a complete capacity run`,
+  );
+  expect(() => renderCapacityFigures([{ ...runs[0], result: undefined }])).toThrow(/not a complete capacity run/);
 });
 
 test("the benchmark figures come from a complete run, and an incomplete one is refused", () => {

@@ -13,16 +13,14 @@
  * --concurrency C (32 senders at saturation), --rate R (msg/s offered; default half of the saturation
  * firmground's server reached).
  */
-import { HelpRequested } from "../../components/commandLine";
-import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import * as YAML from "yaml";
 import { POSTGRES, PORTS, SYNAPSE } from "../../config-templates/paths";
 import { Harness, tail } from "./harness";
-import { cgroupPrefix, log, REPO, runIsolated } from "./isolation";
-import type { LoadPlan } from "./load";
+import type { LoadPlan } from "./loadClient";
+import { cgroupPrefix, log, REPO, runMeasuring, writeReport } from "./isolation";
 import {
   compare,
   formatReport,
@@ -39,8 +37,8 @@ import {
   type Workload,
   type PhaseResult,
 } from "./benchReport";
-import { NET, STAND_INS, TEST_CONFIG, TEST_DOMAIN } from "./overlay";
-import { cpuCalibration } from "./calibration";
+import { loadSources, NET, STAND_INS, TEST_CONFIG, TEST_DOMAIN } from "./overlay";
+import { cpuCalibration, machineFacts } from "./calibration";
 import { packageVersions } from "./rootfs";
 import { delay, inRoot, Sandbox, type Memory } from "./sandbox";
 
@@ -58,7 +56,7 @@ const BENCH_CONFIG: Record<string, string> = {
 const WARM_UP_SECONDS = 20;
 
 /** Source addresses of the benchmark's users on the public side (HAProxy limits requests per source). */
-const SOURCES = Array.from({ length: 16 }, (_, i) => `198.51.100.${100 + i}`);
+const SOURCES = loadSources(16);
 /** Synapse's own listener, reached from the Docker bridge (the "jobs" namespace). */
 const SYNAPSE_DIRECT = `http://${NET.containers.synapse}:${PORTS.synapse}`;
 
@@ -76,11 +74,7 @@ class Bench extends Harness {
   }
 
   async run() {
-    await this.boot(["postgres", "synapse", "nginx", "haproxy"], BENCH_CONFIG, []);
-    const live = await this.issueCertificate();
-    if (!live) throw new Error(`certbot issued no certificate; its log:\n${tail(this.path("logs/certbot.log"))}`);
-    this.trustPebble();
-    this.addLoadNamespace();
+    await this.bootForLoad(BENCH_CONFIG, SOURCES);
 
     const secrets: Record<Server, string> = {
       firmground: this.upload("synapse", SYNAPSE.registrationSharedSecret),
@@ -136,15 +130,6 @@ class Bench extends Harness {
     this.current = server;
   }
 
-  /** The users' side: one namespace on the public bridge holding every source address. */
-  addLoadNamespace() {
-    const ns = this.ns("load");
-    this.sandbox.addNamespace(ns);
-    const prefix = NET.publicBridge.prefixLength;
-    this.sandbox.plug(ns, this.ns("host"), NET.publicBridge.name, `${SOURCES[0]}/${prefix}`, NET.hostPublicIp);
-    for (const address of SOURCES.slice(1)) this.sandbox.ip(ns, "addr", "add", `${address}/${prefix}`, "dev", "eth0");
-  }
-
   private plan(registrationSecret: string, via: "haproxy-tls" | "direct", phase?: LoadPlan["phase"]): LoadPlan {
     return {
       serverName: TEST_DOMAIN,
@@ -170,8 +155,6 @@ class Bench extends Harness {
     daemons: Record<Measured, string>,
     peak: Record<Measured, MemoryPeak> | undefined,
   ) {
-    const planFile = this.path(`plan-${Date.now()}.json`);
-    writeFileSync(planFile, JSON.stringify(plan), { mode: 0o600 });
     const sample = () => {
       if (!peak) return;
       for (const name of MEASURED) {
@@ -184,36 +167,7 @@ class Bench extends Harness {
     const timer = setInterval(sample, 1000);
     const started = Date.now();
     const cpuBefore = MEASURED.map((name) => this.sandbox.cpuSeconds(daemons[name]));
-    const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
-      const child = spawn(
-        "ip",
-        [
-          "netns",
-          "exec",
-          this.ns(ns),
-          process.execPath,
-          "--import",
-          "tsx",
-          join(__dirname, "load.ts"),
-          args[0],
-          planFile,
-          ...args.slice(1),
-        ],
-        { env: { ...process.env, NODE_EXTRA_CA_CERTS: this.caBundle } },
-      );
-      let text = "";
-      const limitMs = ((plan.phase?.seconds ?? 0) + 300) * 1000;
-      const killer = setTimeout(() => {
-        text += `\nkilled after ${limitMs / 1000} s`;
-        child.kill("SIGKILL");
-      }, limitMs);
-      child.stdout.on("data", (d: Buffer) => (text += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (text += d.toString()));
-      child.on("close", (exit) => {
-        clearTimeout(killer);
-        resolve({ code: exit ?? 1, output: text });
-      });
-    });
+    const { code, output } = await this.runLoad(ns, args, plan, (plan.phase?.seconds ?? 0) + 300);
     clearInterval(timer);
     sample();
     if (code !== 0) throw new Error(`load.ts ${args[0]} failed (exit ${code}):\n${output.slice(-2000)}`);
@@ -396,10 +350,7 @@ async function inner(runDir: string, rootfs: string): Promise<number> {
     startedAt: new Date(started).toISOString(),
     seconds: 0,
     machine: {
-      arch: process.arch,
-      cpus: cpus().length,
-      memoryMb: Math.round(totalmem() / 2 ** 20),
-      cpuModel: cpus()[0]?.model ?? "unknown",
+      ...machineFacts(),
       // Node reads cpufreq, which virtual machines often lack; /proc/cpuinfo still has the clock.
       cpuMhz:
         cpus()[0]?.speed ||
@@ -435,23 +386,8 @@ async function inner(runDir: string, rootfs: string): Promise<number> {
   report.calibration!.after = cpuCalibration();
   report.seconds = Math.round((Date.now() - started) / 1000);
   report.ok = !report.error && report.runs.length === RUN_ORDER.length;
-  console.log(formatReport(report));
-  mkdirSync(join(BENCH_FILE, ".."), { recursive: true });
-  writeFileSync(BENCH_FILE, `${JSON.stringify(report, null, 2)}\n`);
-  log(`report written to ${BENCH_FILE}`);
+  writeReport(BENCH_FILE, report, formatReport(report));
   return report.ok ? 0 : 1;
 }
 
-if (process.argv[2] !== "--inside") {
-  try {
-    workloadFromArgs(process.argv.slice(2));
-  } catch (error) {
-    if (error instanceof HelpRequested) {
-      console.log(error.message);
-      process.exit(0);
-    }
-    console.error(`npm run bench: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(64);
-  }
-}
-runIsolated(__filename, "npm run bench", inner);
+runMeasuring(__filename, "npm run bench", workloadFromArgs, inner);

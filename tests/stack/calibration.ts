@@ -5,6 +5,7 @@
  * between machines of the same kind here.
  */
 import { createHash } from "node:crypto";
+import { cpus, totalmem } from "node:os";
 
 export const CALIBRATION_WORKLOAD =
   "sha256 over 8 × 32 MiB, then 5 JSON stringify+parse round trips of 200,000 objects; best of 3, one core";
@@ -28,3 +29,11 @@ export function cpuCalibration(): Calibration {
   const best = Math.min(once(), once(), once());
   return { workload: CALIBRATION_WORKLOAD, seconds: Math.round(best * 1000) / 1000 };
 }
+
+/** The machine a report was measured on. */
+export const machineFacts = () => ({
+  arch: process.arch,
+  cpus: cpus().length,
+  memoryMb: Math.round(totalmem() / 2 ** 20),
+  cpuModel: cpus()[0]?.model ?? "unknown",
+});

@@ -8,7 +8,7 @@ import { canonicalJson } from "../../components/doctor/matrixKeys";
 import { createHash, createPrivateKey, createPublicKey, randomBytes, verify, type X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { createConnection } from "node:net";
 import { connect, type TLSSocket } from "node:tls";
 import { registerWithSharedSecret } from "../../components/users/registration";
@@ -52,6 +52,9 @@ function call(
     token?: string;
     insecure?: boolean;
     headers?: Record<string, string>;
+    /** A keep-alive agent for many requests to one server (default: a new connection each time). */
+    agent?: HttpsAgent;
+    timeoutMs?: number;
   } = {},
 ): Promise<Response> {
   const target = new URL(url);
@@ -69,21 +72,23 @@ function call(
         },
         servername: target.hostname,
         rejectUnauthorized: !options.insecure,
-        agent: false,
-        timeout: 15_000,
+        agent: options.agent ?? false,
+        timeout: options.timeoutMs ?? 15_000,
       },
       (res) => {
         const chunks: Buffer[] = [];
+        // Read now: a keep-alive agent takes the socket back when the response ends.
+        const socket = res.socket as TLSSocket | null;
+        const certificate =
+          typeof socket?.getPeerX509Certificate === "function" ? socket.getPeerX509Certificate() : undefined;
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
-          const socket = res.socket as TLSSocket;
           resolve({
             status: res.statusCode ?? 0,
             headers: res.headers,
             body: Buffer.concat(chunks).toString("utf8"),
             raw: Buffer.concat(chunks),
-            certificate:
-              typeof socket.getPeerX509Certificate === "function" ? socket.getPeerX509Certificate() : undefined,
+            certificate,
           });
         });
       },
@@ -255,38 +260,111 @@ interface RemoteState {
   host: { userId: string; token: string };
   big: string;
   small: string;
+  /** The big room as the remote homeserver counts it once built. */
+  bigRoom: { joinedMembers: number; stateEvents: number; buildSeconds: number };
 }
 
-/** On the remote homeserver: a user, a public room with many state events, and a small public room. */
-async function remoteSetupPhase(stateFile: string, remote: string, secret: string, stateEvents: string) {
+/**
+ * On the remote homeserver: its own admin, the big public room (`members` users joined through the
+ * admin API, `fillers` other state events) and a small public room. The room's events are sent one at
+ * a time: concurrent sends fork the room's graph and every later event then pays for a state
+ * resolution (measured here: 20 ms per event in sequence, 40-70 ms and growing with three at once).
+ */
+async function remoteSetupPhase(stateFile: string, remote: string, secret: string, members: string, fillers: string) {
+  const started = Date.now();
   const base = `https://${remote}:8448`;
+  const agent = new HttpsAgent({ keepAlive: true, maxSockets: 8 });
   const password = `host-${Date.now()}-password`;
   const registered = await registerWithSharedSecret(
     base,
     secret,
-    { username: "host", password, admin: false },
+    { username: "host", password, admin: true },
     fetchVia,
   );
-  check("remote homeserver: a user registered", registered.status === 200, `${registered.status}`);
+  check("remote homeserver: its admin registered", registered.status === 200, `${registered.status}`);
   const token = String(registered.body.access_token);
-  const json = async (method: string, path: string, body: unknown) => {
-    const res = await call(`${base}${path}`, { method, body: JSON.stringify(body), token });
-    if (res.status !== 200) throw new Error(`${method} ${path}: ${res.status} ${res.body}`);
-    return JSON.parse(res.body) as Record<string, string>;
+  // Every request here may be repeated (a state key, a user, a join): a kept-alive connection the
+  // server closed meanwhile ("socket hang up") is retried.
+  const json = async (method: string, path: string, body?: unknown) => {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const res = await call(`${base}${path}`, {
+          method,
+          body: body === undefined ? undefined : JSON.stringify(body),
+          token,
+          agent,
+          timeoutMs: 60_000,
+        });
+        if (res.status !== 200 && res.status !== 201) throw new Error(`${method} ${path}: ${res.status} ${res.body}`);
+        return JSON.parse(res.body) as Record<string, unknown>;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (attempt >= 3 || !(code === "ECONNRESET" || /socket hang up/.test(String(error)))) throw error;
+      }
+    }
   };
-  const big = (await json("POST", "/_matrix/client/v3/createRoom", { preset: "public_chat", name: "big" })).room_id;
-  for (let i = 0; i < Number(stateEvents); i += 1) {
-    await json("PUT", `/_matrix/client/v3/rooms/${encodeURIComponent(big)}/state/org.firmground.filler/${i}`, { i });
+  const progress = (what: string, done: number, total: number) => {
+    if (done % 1000 === 0 || done === total)
+      console.log(`${what}: ${done}/${total} after ${Math.round((Date.now() - started) / 1000)} s`);
+  };
+  const big = String(
+    (await json("POST", "/_matrix/client/v3/createRoom", { preset: "public_chat", name: "big" })).room_id,
+  );
+  const bigPath = `/_matrix/client/v3/rooms/${encodeURIComponent(big)}`;
+  for (let i = 0; i < Number(fillers); i += 1) {
+    await json("PUT", `${bigPath}/state/org.firmground.filler/${i}`, { i });
+    progress("filler state events", i + 1, Number(fillers));
   }
-  const small = (await json("POST", "/_matrix/client/v3/createRoom", { preset: "public_chat", name: "small" })).room_id;
-  check("remote homeserver: a big and a small public room", true, `${big} (+${stateEvents} state events), ${small}`);
+  const userIds = Array.from({ length: Number(members) }, (_, i) => `@member-${i}:${remote}`);
+  // Users are independent of the room: eight at a time.
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < userIds.length) {
+        const userId = userIds[next++];
+        await json("PUT", `/_synapse/admin/v2/users/${encodeURIComponent(userId)}`, {
+          displayname: userId.slice(1, 12),
+        });
+      }
+    }),
+  );
+  for (const [i, userId] of userIds.entries()) {
+    await json("POST", `/_synapse/admin/v1/join/${encodeURIComponent(big)}`, { user_id: userId });
+    progress("members joined", i + 1, userIds.length);
+  }
+  const small = String(
+    (await json("POST", "/_matrix/client/v3/createRoom", { preset: "public_chat", name: "small" })).room_id,
+  );
+  const details = await json("GET", `/_synapse/admin/v1/rooms/${encodeURIComponent(big)}`);
+  agent.destroy();
+  const bigRoom = {
+    joinedMembers: Number(details.joined_members),
+    stateEvents: Number(details.state_events),
+    buildSeconds: Math.round((Date.now() - started) / 1000),
+  };
+  check(
+    "remote homeserver: a big and a small public room",
+    bigRoom.joinedMembers === Number(members) + 1 && bigRoom.stateEvents >= Number(members) + Number(fillers),
+    `${big}: ${bigRoom.joinedMembers} members, ${bigRoom.stateEvents} state events (built in ${bigRoom.buildSeconds} s); ${small}`,
+  );
   writeFileSync(
     stateFile,
-    JSON.stringify({ host: { userId: String(registered.body.user_id), token }, big, small } satisfies RemoteState),
+    JSON.stringify({
+      host: { userId: String(registered.body.user_id), token },
+      big,
+      small,
+      bigRoom,
+    } satisfies RemoteState),
   );
 }
 
-/** One of our users joins a remote room over federation; for the small room, a remote message must arrive. */
+/**
+ * One of our users joins a remote room over federation. `refused`: Synapse must refuse it with
+ * M_RESOURCE_LIMIT_EXCEEDED. `joined`: the join must succeed, and for the big room the room's full
+ * membership must arrive (Synapse joins with partial state first and fetches the rest in the background:
+ * waits for all of it); for the small room, a remote message must arrive. Writes `{ms, fullStateMs?,
+ * members?}` to `<result>.join.json`.
+ */
 async function federatedJoinPhase(
   ctx: ClientContext,
   stateFile: string,
@@ -308,21 +386,43 @@ async function federatedJoinPhase(
   const started = Date.now();
   const res = await call(
     `${base(ctx)}/_matrix/client/v3/join/${encodeURIComponent(remote[room])}?server_name=${server}`,
-    { method: "POST", body: "{}", token },
+    { method: "POST", body: "{}", token, timeoutMs: 300_000 },
   );
   const ms = Date.now() - started;
   const body = JSON.parse(res.body || "{}") as { errcode?: string; error?: string };
   const name = `${who} joins the ${room} remote room: ${expect}`;
+  const measured: { ms: number; fullStateMs?: number; members?: number } = { ms };
   if (expect === "refused") {
     check(
       name,
-      res.status === 400 && body.errcode === "M_RESOURCE_LIMIT_EXCEEDED" && ms < 1000,
+      res.status === 400 && body.errcode === "M_RESOURCE_LIMIT_EXCEEDED",
       `${res.status} ${body.errcode} "${body.error}" in ${ms} ms`,
     );
   } else {
     check(name, res.status === 200, `${res.status} ${body.errcode ?? ""} in ${ms} ms`);
   }
-  writeFileSync(`${resultFile}.ms`, String(ms));
+  if (room === "big" && res.status === 200) {
+    const expected = remote.bigRoom.joinedMembers + 1;
+    for (let waited = 0; waited < 600_000 && (measured.members ?? 0) < expected; waited = Date.now() - started) {
+      const members = await call(
+        `${base(ctx)}/_matrix/client/v3/rooms/${encodeURIComponent(remote.big)}/joined_members`,
+        {
+          token,
+          timeoutMs: 120_000,
+        },
+      ).catch(() => undefined);
+      if (members?.status === 200)
+        measured.members = Object.keys((JSON.parse(members.body) as { joined: object }).joined).length;
+      if ((measured.members ?? 0) < expected) await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    measured.fullStateMs = Date.now() - started;
+    check(
+      `the big room's full membership arrives after the join (${expected} members)`,
+      measured.members === expected,
+      `${measured.members ?? "no"} members after ${(measured.fullStateMs / 1000).toFixed(1)} s`,
+    );
+  }
+  writeFileSync(`${resultFile}.join.json`, JSON.stringify(measured));
   if (room !== "small" || res.status !== 200) return;
   // A message from the remote side must reach us.
   const text = `from ${server} ${Date.now()}`;
@@ -840,35 +940,36 @@ async function backupVerifyPhase(ctx: ClientContext, stateFile: string, reportFi
 const [phase, resultFile, ...rest] = process.argv.slice(2);
 
 async function main() {
-  const ctx = JSON.parse(readFileSync(process.env.STACK_CONTEXT!, "utf8")) as ClientContext;
+  // Read when a phase needs it: the remote homeserver's setup runs before (or without) a context.
+  const ctx = () => JSON.parse(readFileSync(process.env.STACK_CONTEXT!, "utf8")) as ClientContext;
   const phases: Record<string, () => Promise<void>> = {
     certificate: () => certificatePhase(rest[0], rest[1]),
-    "well-known": () => wellKnownPhase(ctx),
-    "unknown-host": () => unknownHostPhase(ctx),
-    register: () => registerPhase(ctx, false),
-    "register-refused": () => registerPhase(ctx, true),
-    chat: () => chatPhase(ctx),
-    persist: () => persistPhase(ctx),
-    "admin-allowed": () => adminApiPhase(ctx, true),
-    "admin-refused": () => adminApiPhase(ctx, false),
-    turn: () => turnPhase(ctx),
-    federation: () => federationPhase(ctx),
-    flood: () => floodPhase(ctx),
-    spoof: () => spoofPhase(ctx),
-    whois: () => whoisPhase(ctx, rest[0]),
-    hold: () => holdPhase(ctx, rest[0], rest[1], rest[2]),
-    parallel: () => parallelPhase(ctx, rest[0]),
-    reachable: () => reachablePhase(ctx),
-    "edge-headers": () => edgeHeadersPhase(ctx),
-    tls: () => tlsPhase(ctx),
-    logins: () => loginsPhase(ctx, rest[0]),
-    "remote-setup": () => remoteSetupPhase(rest[0], rest[1], rest[2], rest[3]),
+    "well-known": () => wellKnownPhase(ctx()),
+    "unknown-host": () => unknownHostPhase(ctx()),
+    register: () => registerPhase(ctx(), false),
+    "register-refused": () => registerPhase(ctx(), true),
+    chat: () => chatPhase(ctx()),
+    persist: () => persistPhase(ctx()),
+    "admin-allowed": () => adminApiPhase(ctx(), true),
+    "admin-refused": () => adminApiPhase(ctx(), false),
+    turn: () => turnPhase(ctx()),
+    federation: () => federationPhase(ctx()),
+    flood: () => floodPhase(ctx()),
+    spoof: () => spoofPhase(ctx()),
+    whois: () => whoisPhase(ctx(), rest[0]),
+    hold: () => holdPhase(ctx(), rest[0], rest[1], rest[2]),
+    parallel: () => parallelPhase(ctx(), rest[0]),
+    reachable: () => reachablePhase(ctx()),
+    "edge-headers": () => edgeHeadersPhase(ctx()),
+    tls: () => tlsPhase(ctx()),
+    logins: () => loginsPhase(ctx(), rest[0]),
+    "remote-setup": () => remoteSetupPhase(rest[0], rest[1], rest[2], rest[3], rest[4]),
     "federated-join": () =>
-      federatedJoinPhase(ctx, rest[0], rest[1] as "admin" | "bob", rest[2] as "big" | "small", rest[3]),
-    "admin-ui-allowed": () => adminUiPhase(ctx, true),
-    "admin-ui-refused": () => adminUiPhase(ctx, false),
-    "backup-seed": () => backupSeedPhase(ctx, rest[0]),
-    "backup-verify": () => backupVerifyPhase(ctx, rest[0], rest[1], rest[2]),
+      federatedJoinPhase(ctx(), rest[0], rest[1] as "admin" | "bob", rest[2] as "big" | "small", rest[3]),
+    "admin-ui-allowed": () => adminUiPhase(ctx(), true),
+    "admin-ui-refused": () => adminUiPhase(ctx(), false),
+    "backup-seed": () => backupSeedPhase(ctx(), rest[0]),
+    "backup-verify": () => backupVerifyPhase(ctx(), rest[0], rest[1], rest[2]),
   };
   const run = phases[phase];
   if (!run) throw new Error(`unknown phase ${phase}; known: ${Object.keys(phases).join(", ")}`);

@@ -14,7 +14,9 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
+import { spawn } from "node:child_process";
 import { join } from "node:path";
+import * as YAML from "yaml";
 import { DATA_MOUNT } from "../../config-templates/cloudInit";
 import { POSTGRES } from "../../config-templates/paths";
 import { parseSettings } from "../../components/config";
@@ -22,10 +24,12 @@ import { DATA_VOLUME_DIRS } from "../../components/services/registry";
 import { publicHostnames } from "../../components/services/matrixServices";
 import { captureContainers, type Capture, type ContainerSpec } from "./capture";
 import type { Check } from "./client";
-import { log } from "./isolation";
+import { log, stackCache } from "./isolation";
+import { remoteRoomCache, restoreRemoteRooms, saveRemoteRooms } from "./remoteRooms";
 import {
   ACME_CA_FILE,
   ACME_HOST,
+  BIG_ROOM,
   NET,
   PEBBLE,
   REMOTE_SERVER,
@@ -37,11 +41,19 @@ import {
   TEST_CONFIG,
   TEST_SECRET_KEYS,
   TURN_PEER_PORT,
+  remoteHomeserverConfig,
+  type Outside,
   type StandIn,
 } from "./overlay";
 import { newKeyAndCert, openssl } from "../support/tools";
 import { delay, descendants, inRoot, Sandbox, type Memory } from "./sandbox";
 import { RCLONE_ENV } from "./s3";
+
+/**
+ * The CPU priority of the processes that stand for machines elsewhere (the remote homeserver, a
+ * capacity run's load generator): on a shared machine they take what the stack leaves.
+ */
+export const FIXTURE_NICENESS = 10;
 
 /** A daemon's memory at the moments a run measures it, and its container's limit. */
 export type MemoryRecord = Record<string, { idle?: Memory; afterFlows?: Memory; limitMb?: number }>;
@@ -576,6 +588,234 @@ export class Harness {
       true,
     ).stdout;
     writeFileSync(this.caBundle, `${readFileSync(this.path("acme/ca.pem"), "utf8")}${pem}`);
+  }
+
+  // ---- the load generator (load.ts) -----------------------------------------------------------------
+
+  /**
+   * A benchmark's stack: PostgreSQL, Synapse, NGINX and HAProxy booted from `config` (no secret keys), a
+   * certificate from the ACME server, and the users' namespace holding `sources`.
+   */
+  async bootForLoad(config: Record<string, string>, sources: string[]) {
+    await this.boot(["postgres", "synapse", "nginx", "haproxy"], config, []);
+    const live = await this.issueCertificate();
+    if (!live) throw new Error(`certbot issued no certificate; its log:\n${tail(this.path("logs/certbot.log"))}`);
+    this.trustPebble();
+    this.addLoadNamespace(sources);
+  }
+
+  /** The users' side of a benchmark: one namespace on the public bridge holding every source address. */
+  addLoadNamespace(sources: string[]) {
+    const ns = this.ns("load");
+    this.sandbox.addNamespace(ns);
+    const prefix = NET.publicBridge.prefixLength;
+    this.sandbox.plug(ns, this.ns("host"), NET.publicBridge.name, `${sources[0]}/${prefix}`, NET.hostPublicIp);
+    for (const address of sources.slice(1)) this.sandbox.ip(ns, "addr", "add", `${address}/${prefix}`, "dev", "eth0");
+  }
+
+  /**
+   * Runs `load.ts <command> <plan file> <args…>` in namespace `ns` at `niceness`, killed after
+   * `limitSeconds` (the run then fails rather than hangs).
+   */
+  async runLoad(ns: string, [command, ...args]: string[], plan: object, limitSeconds: number, niceness = 0) {
+    const planFile = this.path(`plan-${Date.now()}.json`);
+    writeFileSync(planFile, JSON.stringify(plan), { mode: 0o600 });
+    return new Promise<{ code: number; output: string }>((resolve) => {
+      const child = spawn(
+        "ip",
+        [
+          "netns",
+          "exec",
+          this.ns(ns),
+          "nice",
+          "-n",
+          String(niceness),
+          process.execPath,
+          "--import",
+          "tsx",
+          join(__dirname, "load.ts"),
+          command,
+          planFile,
+          ...args,
+        ],
+        { env: { ...process.env, NODE_EXTRA_CA_CERTS: this.caBundle } },
+      );
+      let text = "";
+      const killer = setTimeout(() => {
+        text += `\nkilled after ${limitSeconds} s`;
+        child.kill("SIGKILL");
+      }, limitSeconds * 1000);
+      child.stdout.on("data", (d: Buffer) => (text += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (text += d.toString()));
+      child.on("close", (exit) => {
+        clearTimeout(killer);
+        resolve({ code: exit ?? 1, output: text });
+      });
+    });
+  }
+
+  // ---- client phases (client.ts) in the outside namespaces --------------------------------------
+
+  /** The client context file (main.ts writes it; phases that take no context run without it). */
+  protected contextFile = () => this.path("client-context.json");
+
+  /** Runs one client phase inside an outside namespace; its checks join the summary. */
+  client(where: Outside, phase: string, ...args: string[]): string {
+    return this.clientRun(where, phase, args, false);
+  }
+
+  protected clientRun(where: Outside, phase: string, args: string[], probe: boolean): string {
+    const { resultFile, argv, env } = this.clientCommand(where, phase, args);
+    const result = this.sandbox.run("ip", argv, { allowFailure: true, timeoutMs: 120_000, env });
+    return this.clientResult(where, phase, resultFile, result, probe);
+  }
+
+  /** A client phase started without waiting for it (another source acts meanwhile). */
+  clientAsync(where: Outside, phase: string, ...args: string[]): Promise<string> {
+    return this.clientWithin(300_000, where, phase, ...args);
+  }
+
+  /** As clientAsync, killed after `timeoutMs` (its checks then fail for want of a result). */
+  clientWithin(timeoutMs: number, where: Outside, phase: string, ...args: string[]): Promise<string> {
+    const { resultFile, argv, env } = this.clientCommand(where, phase, args);
+    const child = spawn("ip", argv, { env });
+    const killer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    return new Promise((resolve) =>
+      child.on("close", (status) => {
+        clearTimeout(killer);
+        resolve(this.clientResult(where, phase, resultFile, { status, stdout, stderr }, false));
+      }),
+    );
+  }
+
+  private clientCommand(where: Outside, phase: string, args: string[]) {
+    const resultFile = this.path(`client-${where}-${phase}-${Date.now()}.json`);
+    const argv = [
+      "netns",
+      "exec",
+      this.ns(where),
+      process.execPath,
+      "--import",
+      "tsx",
+      join(__dirname, "client.ts"),
+      phase,
+      resultFile,
+      ...args,
+    ];
+    const env = { ...process.env, STACK_CONTEXT: this.contextFile(), NODE_EXTRA_CA_CERTS: this.caBundle };
+    return { resultFile, argv, env };
+  }
+
+  private clientResult(
+    where: Outside,
+    phase: string,
+    resultFile: string,
+    result: { status: number | null; stdout: string; stderr: string },
+    probe: boolean,
+  ): string {
+    writeFileSync(this.path(`logs/client-${where}-${phase}.log`), `${result.stdout}${result.stderr}`, { flag: "a" });
+    if (!existsSync(resultFile)) {
+      this.check(
+        `client ${phase}`,
+        false,
+        `no result (exit ${result.status}): ${`${result.stdout}${result.stderr}`.slice(-800)}`,
+      );
+      return resultFile;
+    }
+    if (!probe) {
+      for (const c of JSON.parse(readFileSync(resultFile, "utf8")) as Check[])
+        this.check(`${c.name} [${where}]`, c.ok, c.detail);
+    }
+    return resultFile;
+  }
+
+  // ---- the remote homeserver ----------------------------------------------------------------------
+
+  /**
+   * A second Synapse (remote.test) in its own namespace, with its own key and a test-CA certificate,
+   * hosting the big and the small room: built on the first run, then taken from the cache
+   * (remoteRooms.ts).
+   */
+  async startRemote() {
+    const { sandbox } = this;
+    const root = sandbox.makeRoot("remote");
+    const dir = "/etc/remote";
+    this.testCertificate(REMOTE_SERVER, "acme/remote-key.pem", "acme/remote-cert.pem");
+    const secret = `remote-${Math.random().toString(36).slice(2)}`;
+    const files = {
+      cert: `${dir}/cert.pem`,
+      key: `${dir}/key.pem`,
+      data: "/var/lib/remote",
+      secret: `${dir}/registration_secret`,
+    };
+    const config = remoteHomeserverConfig(files);
+    sandbox.writeFile(root, files.cert, readFileSync(this.path("acme/remote-cert.pem"), "utf8"), 0, 0, 0o644);
+    sandbox.writeFile(root, files.key, readFileSync(this.path("acme/remote-key.pem"), "utf8"), 0, 0, 0o600);
+    sandbox.writeFile(root, files.secret, secret, 0, 0, 0o600);
+    sandbox.writeFile(root, `${dir}/homeserver.yaml`, YAML.stringify(config), 0, 0, 0o644);
+    mkdirSync(inRoot(root, `${files.data}/media`), { recursive: true });
+    writeFileSync(inRoot(root, "/etc/resolv.conf"), `nameserver ${NET.resolver}\n`);
+    const spec = { ns: this.ns("remote"), root, user: "0:0", env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } };
+    const synapseArgv = ["python3", "-m", "synapse.app.homeserver", "--config-path", `${dir}/homeserver.yaml`];
+    // A test fixture standing for a server elsewhere: it takes the CPU the stack leaves (nice 10).
+    const niced = ["nice", "-n", String(FIXTURE_NICENESS)];
+
+    const cache = remoteRoomCache(stackCache(), this.rootfs, config);
+    const cached = restoreRemoteRooms(cache, inRoot(root, files.data), this.remoteRoomsFile);
+    if (!cached) sandbox.exec({ ...spec, argv: [...synapseArgv, "--generate-keys"] }, { timeoutMs: 120_000 });
+    sandbox.start("remote-synapse", { ...spec, argv: [...niced, ...synapseArgv] });
+    const up = await this.waitFor(
+      "remote homeserver",
+      () =>
+        sandbox.exec({ ...spec, argv: ["curl", "-fsSk", "https://127.0.0.1:8448/health"] }, { allowFailure: true })
+          .status === 0,
+      90,
+    );
+    if (!up)
+      throw new Error(`the remote homeserver never answered; its log:\n${tail(this.path("logs/remote-synapse.log"))}`);
+    if (cached) {
+      log(`remote rooms taken from ${cache}`);
+      return;
+    }
+    log(`building the remote rooms (${BIG_ROOM.members} members, ${BIG_ROOM.fillerStateEvents} other state events)`);
+    const { members, fillerStateEvents } = BIG_ROOM;
+    await this.clientWithin(
+      40 * 60_000,
+      "client",
+      "remote-setup",
+      this.remoteRoomsFile,
+      REMOTE_SERVER,
+      secret,
+      String(members),
+      String(fillerStateEvents),
+    );
+    if (!existsSync(this.remoteRoomsFile)) return;
+    // A consistent copy of the live database (SQLite's online backup), then into the cache.
+    const snapshot = `${files.data}/snapshot.db`;
+    sandbox.exec({
+      ...spec,
+      argv: [
+        "python3",
+        "-c",
+        "import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))",
+        `${files.data}/homeserver.db`,
+        snapshot,
+      ],
+    });
+    saveRemoteRooms(cache, {
+      database: inRoot(root, snapshot),
+      signingKey: inRoot(root, `${files.data}/signing.key`),
+      rooms: this.remoteRoomsFile,
+    });
+    log(`remote rooms saved to ${cache}`);
+  }
+
+  get remoteRoomsFile() {
+    return this.path("remote-rooms.json");
   }
 
   wakeSleep(name: string) {

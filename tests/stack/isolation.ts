@@ -4,8 +4,9 @@
  * nothing it mounts or starts can outlive it; the inner process gets a fresh run directory and the rootfs.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { HelpRequested } from "../../components/commandLine";
 import { ensureRootfs, MirrorError } from "./rootfs";
 import { ensureRclone, RCLONE_ENV } from "./s3";
 
@@ -13,6 +14,9 @@ export const REPO = resolve(__dirname, "../..");
 export const log = (line: string) => console.log(`[stack ${new Date().toISOString().slice(11, 19)}] ${line}`);
 
 /** The prefix of a run's memory cgroups (they live outside every namespace). */
+/** Where the runs keep what they build once: the rootfs, rclone, the big-room scenario's remote rooms. */
+export const stackCache = () => process.env.FIRMGROUND_STACK_CACHE ?? "/var/cache/firmground-stack";
+
 export const cgroupPrefix = (runDir: string) => `firmground-stack-${runDir.split("-").pop()!}`;
 
 /** The outer side: checks, rootfs, then `entryFile --inside <runDir> <rootfs>` in fresh namespaces. */
@@ -30,7 +34,7 @@ function outer(entryFile: string, command: string): number {
     }
   }
   const started = Date.now();
-  const cache = process.env.FIRMGROUND_STACK_CACHE ?? "/var/cache/firmground-stack";
+  const cache = stackCache();
   let rootfs: string;
   try {
     rootfs = ensureRootfs(cache, log);
@@ -109,4 +113,38 @@ export function runIsolated(
       process.exit(1);
     },
   );
+}
+
+/**
+ * The entry point of a measuring command (`npm run bench`, `npm run capacity`): its flags are checked
+ * on the outer side first (`--help` prints the usage and exits 0, a bad flag exits 64 with the reason),
+ * then it runs as runIsolated.
+ */
+export function runMeasuring(
+  entryFile: string,
+  command: string,
+  parseFlags: (args: string[]) => unknown,
+  inside: (runDir: string, rootfs: string) => Promise<number>,
+) {
+  if (process.argv[2] !== "--inside") {
+    try {
+      parseFlags(process.argv.slice(2));
+    } catch (error) {
+      if (error instanceof HelpRequested) {
+        console.log(error.message);
+        process.exit(0);
+      }
+      console.error(`${command}: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(64);
+    }
+  }
+  runIsolated(entryFile, command, inside);
+}
+
+/** Prints a report's text and writes its JSON to `file`. */
+export function writeReport(file: string, report: object, text: string) {
+  console.log(text);
+  mkdirSync(join(file, ".."), { recursive: true });
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  log(`report written to ${file}`);
 }

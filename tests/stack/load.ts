@@ -3,6 +3,8 @@
  *
  *   node --import tsx load.ts setup <plan.json> <users.json>   admin, N users, M rooms, everyone joined
  *   node --import tsx load.ts send  <plan.json> <users.json> <result.json>
+ *   node --import tsx load.ts join-shared <plan.json> <users.json> <result.json>   (capacityLoad.ts)
+ *   node --import tsx load.ts capacity    <plan.json> <users.json> <result.json>   (capacityLoad.ts)
  *
  * `send` runs one phase: an open loop at a fixed offered rate (each send fires at its scheduled time
  * whether or not earlier ones have answered, so a slow server shows as latency, not as a lower offered
@@ -10,115 +12,10 @@
  * is from the scheduled time (open loop) or the request's start (closed loop) to the full response.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { Agent as HttpAgent, request as httpRequest } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { registerWithSharedSecret } from "../../components/users/registration";
 import { latencySummary, type PhaseResult } from "./benchReport";
-
-export interface LoadPlan {
-  serverName: string;
-  /** Where the users' requests go: HAProxy's public name (TLS) or Synapse's own listener (plain HTTP). */
-  baseUrl: string;
-  /** Source addresses the users' connections are spread over (HAProxy limits requests per source). */
-  sourceAddresses: string[];
-  /** Synapse's listener, for setup (the admin API is refused through HAProxy from a user's address). */
-  setupUrl: string;
-  registrationSecret: string;
-  users: number;
-  rooms: number;
-  phase?:
-    { kind: "rate"; perSecond: number; seconds: number } | { kind: "saturate"; concurrency: number; seconds: number };
-}
-
-export interface BenchUser {
-  userId: string;
-  token: string;
-  roomId: string;
-}
-
-interface Answer {
-  status: number;
-  body: string;
-}
-
-class Client {
-  private readonly agents: (HttpAgent | HttpsAgent)[];
-  private readonly https: boolean;
-
-  constructor(
-    private readonly baseUrl: string,
-    sourceAddresses: string[],
-  ) {
-    this.https = baseUrl.startsWith("https:");
-    const Agent = this.https ? HttpsAgent : HttpAgent;
-    this.agents = (sourceAddresses.length ? sourceAddresses : [undefined]).map(
-      (localAddress) => new Agent({ keepAlive: true, localAddress }),
-    );
-  }
-
-  /** One request; `source` picks the agent (and so the source address) the connection comes from. */
-  request(method: string, path: string, body?: unknown, token?: string, source = 0): Promise<Answer> {
-    const send = this.https ? httpsRequest : httpRequest;
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = send(
-        new URL(path, this.baseUrl),
-        {
-          method,
-          agent: this.agents[source % this.agents.length],
-          headers: {
-            ...(payload ? { "content-type": "application/json" } : {}),
-            ...(token ? { authorization: `Bearer ${token}` } : {}),
-          },
-          timeout: 60_000,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-        },
-      );
-      req.on("timeout", () => req.destroy(new Error(`timeout: ${method} ${path}`)));
-      req.on("error", reject);
-      req.end(payload);
-    });
-  }
-
-  /** A request that must succeed; waits out Synapse's 429s (setup only: the phases count them). */
-  async must(method: string, path: string, body?: unknown, token?: string): Promise<Record<string, unknown>> {
-    for (;;) {
-      const answer = await this.request(method, path, body, token);
-      if (answer.status === 429) {
-        const wait = Number((JSON.parse(answer.body) as { retry_after_ms?: number }).retry_after_ms ?? 1000);
-        await new Promise((r) => setTimeout(r, wait));
-        continue;
-      }
-      if (answer.status !== 200 && answer.status !== 201)
-        throw new Error(`${method} ${path}: ${answer.status} ${answer.body.slice(0, 300)}`);
-      return JSON.parse(answer.body) as Record<string, unknown>;
-    }
-  }
-
-  close() {
-    for (const agent of this.agents) agent.destroy();
-  }
-}
-
-/** Runs `task` over `items` with at most `width` in flight. */
-async function inParallel<T, R>(items: T[], width: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await task(items[index], index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
-  return results;
-}
-
-const enc = encodeURIComponent;
+import { capacity, joinShared, type CapacityPlan } from "./capacityLoad";
+import { adminFileOf, Client, enc, inParallel, type BenchAdmin, type BenchUser, type LoadPlan } from "./loadClient";
 
 /**
  * An admin (shared-secret registration), then N users created and logged in through the admin API
@@ -126,7 +23,7 @@ const enc = encodeURIComponent;
  * every server measured: the phases measure the server, not Synapse's per-user limiter), M public
  * rooms, and user i in room i mod M.
  */
-async function setup(plan: LoadPlan): Promise<BenchUser[]> {
+async function setup(plan: LoadPlan): Promise<{ admin: BenchAdmin; users: BenchUser[] }> {
   const admin = new Client(plan.setupUrl, []);
   const registered = await registerWithSharedSecret(plan.setupUrl, plan.registrationSecret, {
     username: "bench-admin",
@@ -162,7 +59,7 @@ async function setup(plan: LoadPlan): Promise<BenchUser[]> {
     admin.must("POST", `/_matrix/client/v3/join/${enc(user.roomId)}`, {}, user.token),
   );
   admin.close();
-  return users;
+  return { admin: { userId: String(registered.body.user_id), token: adminToken }, users };
 }
 
 async function send(plan: LoadPlan, users: BenchUser[]): Promise<PhaseResult> {
@@ -231,13 +128,20 @@ async function send(plan: LoadPlan, users: BenchUser[]): Promise<PhaseResult> {
 async function main() {
   const [command, planFile, usersFile, resultFile] = process.argv.slice(2);
   const plan = JSON.parse(readFileSync(planFile, "utf8")) as LoadPlan;
+  const users = () => JSON.parse(readFileSync(usersFile, "utf8")) as BenchUser[];
   if (command === "setup") {
-    writeFileSync(usersFile, JSON.stringify(await setup(plan)), { mode: 0o600 });
+    const made = await setup(plan);
+    writeFileSync(usersFile, JSON.stringify(made.users), { mode: 0o600 });
+    writeFileSync(adminFileOf(usersFile), JSON.stringify(made.admin), { mode: 0o600 });
   } else if (command === "send") {
-    const users = JSON.parse(readFileSync(usersFile, "utf8")) as BenchUser[];
-    writeFileSync(resultFile, JSON.stringify(await send(plan, users)));
+    writeFileSync(resultFile, JSON.stringify(await send(plan, users())));
+  } else if (command === "join-shared") {
+    const admin = JSON.parse(readFileSync(adminFileOf(usersFile), "utf8")) as BenchAdmin;
+    writeFileSync(resultFile, JSON.stringify(await joinShared(plan as CapacityPlan, admin, users())));
+  } else if (command === "capacity") {
+    writeFileSync(resultFile, JSON.stringify(await capacity(plan as CapacityPlan, users())));
   } else {
-    throw new Error(`unknown command ${command}: setup or send`);
+    throw new Error(`unknown command ${command}: setup, send, join-shared or capacity`);
   }
 }
 

@@ -8,7 +8,6 @@
 import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import * as YAML from "yaml";
 import type * as pulumi from "@pulumi/pulumi";
@@ -35,20 +34,8 @@ import { restoreScenario } from "./restore";
 import { doctorScenario } from "./doctor";
 import { Harness, lastLines, tail, type MemoryRecord } from "./harness";
 import { cgroupPrefix, log, REPO, runIsolated } from "./isolation";
-import {
-  BIG_ROOM_STATE_EVENTS,
-  NET,
-  OVERLAYS,
-  REMOTE_SERVER,
-  remoteHomeserverConfig,
-  RENEW_BEFORE_EXPIRY,
-  TEST_CONFIG,
-  TEST_DOMAIN,
-  TEST_ROOM_COMPLEXITY,
-  TURN_PEER_PORT,
-  type Outside,
-} from "./overlay";
-import { cpuCalibration, type Calibration } from "./calibration";
+import { NET, OVERLAYS, RENEW_BEFORE_EXPIRY, TEST_CONFIG, TEST_DOMAIN, TURN_PEER_PORT } from "./overlay";
+import { cpuCalibration, machineFacts, type Calibration } from "./calibration";
 import { packageVersions, runningImages } from "./rootfs";
 import { delay, inRoot, Sandbox, type Memory } from "./sandbox";
 
@@ -59,7 +46,7 @@ interface Summary {
   startedAt: string;
   seconds: number;
   /** The machine, with the CPU calibration (calibration.ts) taken at the start. */
-  machine: { arch: string; cpus: number; memoryMb: number; calibration: Calibration };
+  machine: ReturnType<typeof machineFacts> & { calibration: Calibration };
   versions: Record<string, string>;
   overlays: string[];
   checks: Check[];
@@ -96,7 +83,7 @@ class StackTest extends Harness {
     await this.edgeChecks();
     await this.userCommand();
     await this.startRemote();
-    this.bigRoom();
+    await this.bigRoom();
     await this.restartAndPersist();
     this.scenarios.restore = await restoreScenario(this);
     this.scenarios.doctor = await doctorScenario(this);
@@ -148,8 +135,6 @@ class StackTest extends Harness {
 
   // ---- clients -----------------------------------------------------------------------------------
 
-  private contextFile = () => this.path("client-context.json");
-
   private context?: ClientContext;
 
   writeContext(change: (context: ClientContext) => void = () => undefined) {
@@ -183,73 +168,6 @@ class StackTest extends Harness {
       },
       stateFile: this.path("client-state.json"),
     };
-  }
-
-  /** Runs one client phase inside an outside namespace; its checks join the summary. */
-  client(where: Outside, phase: string, ...args: string[]): string {
-    return this.clientRun(where, phase, args, false);
-  }
-
-  private clientRun(where: Outside, phase: string, args: string[], probe: boolean): string {
-    const { resultFile, argv, env } = this.clientCommand(where, phase, args);
-    const result = this.sandbox.run("ip", argv, { allowFailure: true, timeoutMs: 120_000, env });
-    return this.clientResult(where, phase, resultFile, result, probe);
-  }
-
-  /** A client phase started without waiting for it (another source acts meanwhile). */
-  clientAsync(where: Outside, phase: string, ...args: string[]): Promise<string> {
-    const { resultFile, argv, env } = this.clientCommand(where, phase, args);
-    const child = spawn("ip", argv, { env });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    return new Promise((resolve) =>
-      child.on("close", (status) =>
-        resolve(this.clientResult(where, phase, resultFile, { status, stdout, stderr }, false)),
-      ),
-    );
-  }
-
-  private clientCommand(where: Outside, phase: string, args: string[]) {
-    const resultFile = this.path(`client-${where}-${phase}-${Date.now()}.json`);
-    const argv = [
-      "netns",
-      "exec",
-      this.ns(where),
-      process.execPath,
-      "--import",
-      "tsx",
-      join(__dirname, "client.ts"),
-      phase,
-      resultFile,
-      ...args,
-    ];
-    const env = { ...process.env, STACK_CONTEXT: this.contextFile(), NODE_EXTRA_CA_CERTS: this.caBundle };
-    return { resultFile, argv, env };
-  }
-
-  private clientResult(
-    where: Outside,
-    phase: string,
-    resultFile: string,
-    result: { status: number | null; stdout: string; stderr: string },
-    probe: boolean,
-  ): string {
-    writeFileSync(this.path(`logs/client-${where}-${phase}.log`), `${result.stdout}${result.stderr}`, { flag: "a" });
-    if (!existsSync(resultFile)) {
-      this.check(
-        `client ${phase}`,
-        false,
-        `no result (exit ${result.status}): ${`${result.stdout}${result.stderr}`.slice(-800)}`,
-      );
-      return resultFile;
-    }
-    if (!probe) {
-      for (const c of JSON.parse(readFileSync(resultFile, "utf8")) as Check[])
-        this.check(`${c.name} [${where}]`, c.ok, c.detail);
-    }
-    return resultFile;
   }
 
   /**
@@ -734,89 +652,95 @@ class StackTest extends Harness {
 
   // ---- the seed's big room, federated -------------------------------------------------------------
 
-  /** A second Synapse (remote.test) in its own namespace, with its own key and a test-CA certificate. */
-  async startRemote() {
-    const { sandbox } = this;
-    const root = sandbox.makeRoot("remote");
-    const dir = "/etc/remote";
-    this.testCertificate(REMOTE_SERVER, "acme/remote-key.pem", "acme/remote-cert.pem");
-    const secret = `remote-${Math.random().toString(36).slice(2)}`;
-    const files = {
-      cert: `${dir}/cert.pem`,
-      key: `${dir}/key.pem`,
-      data: "/var/lib/remote",
-      secret: `${dir}/registration_secret`,
-    };
-    sandbox.writeFile(root, files.cert, readFileSync(this.path("acme/remote-cert.pem"), "utf8"), 0, 0, 0o644);
-    sandbox.writeFile(root, files.key, readFileSync(this.path("acme/remote-key.pem"), "utf8"), 0, 0, 0o600);
-    sandbox.writeFile(root, files.secret, secret, 0, 0, 0o600);
-    sandbox.writeFile(root, `${dir}/homeserver.yaml`, YAML.stringify(remoteHomeserverConfig(files)), 0, 0, 0o644);
-    mkdirSync(inRoot(root, `${files.data}/media`), { recursive: true });
-    writeFileSync(inRoot(root, "/etc/resolv.conf"), `nameserver ${NET.resolver}\n`);
-    const spec = { ns: this.ns("remote"), root, user: "0:0", env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } };
-    sandbox.exec(
-      {
-        ...spec,
-        argv: ["python3", "-m", "synapse.app.homeserver", "--config-path", `${dir}/homeserver.yaml`, "--generate-keys"],
-      },
-      { timeoutMs: 120_000 },
-    );
-    sandbox.start("remote-synapse", {
-      ...spec,
-      argv: ["python3", "-m", "synapse.app.homeserver", "--config-path", `${dir}/homeserver.yaml`],
-    });
-    const up = await this.waitFor(
-      "remote homeserver",
-      () =>
-        sandbox.exec({ ...spec, argv: ["curl", "-fsSk", "https://127.0.0.1:8448/health"] }, { allowFailure: true })
-          .status === 0,
-      90,
-    );
-    if (!up)
-      throw new Error(`the remote homeserver never answered; its log:\n${tail(this.path("logs/remote-synapse.log"))}`);
-    this.remoteSecret = secret;
-  }
-
-  private remoteSecret = "";
   readonly scenarios: Record<string, unknown> = {};
 
   /**
-   * The seed's OOM, reproduced small: a remote public room above the configured complexity is refused
-   * at once with Synapse's memory flat; an admin may still join it; a small room joins and its messages
-   * arrive.
+   * The seed's OOM, on the sizing the default instance type gets: the small remote room first (the
+   * servers meet: keys, addresses, connections), then a user's join of the big room, refused at once
+   * with Synapse's memory flat, then the admin's join of it, whose full membership must arrive with
+   * Synapse's cgroup under its limit.
    */
-  bigRoom() {
-    const state = this.path("remote-rooms.json");
-    this.client("client", "remote-setup", state, REMOTE_SERVER, this.remoteSecret, String(BIG_ROOM_STATE_EVENTS));
+  async bigRoom() {
+    const state = this.remoteRoomsFile;
     if (!existsSync(state)) return;
-    const rss = () => this.sandbox.memory("synapse").rssMb;
-    // PostgreSQL is several processes sharing buffers: PSS sums them without counting those twice.
-    const pgPss: number[] = [];
-    const measure = () => pgPss.push(this.sandbox.memory("postgres").pssMb);
-    measure();
-    const before = rss();
-    const refused = this.client("client", "federated-join", state, "bob", "big", "refused");
-    const afterRefused = rss();
-    measure();
-    this.client("admin", "federated-join", state, "admin", "big", "joined");
-    const afterAdminJoin = rss();
-    measure();
-    this.client("client", "federated-join", state, "bob", "small", "joined");
-    const afterSmallJoin = rss();
-    measure();
-    const grew = Math.round((afterRefused - before) * 10) / 10;
-    this.check(
-      "Synapse's memory stays flat when the big room is refused",
-      grew < 5,
-      `RSS ${before} → ${afterRefused} MiB (${grew >= 0 ? "+" : ""}${grew})`,
+    const remote = JSON.parse(readFileSync(state, "utf8")) as {
+      bigRoom: { joinedMembers: number; stateEvents: number };
+    };
+    const complexity = Number(
+      (YAML.parse(this.upload("synapse", SYNAPSE.configFile)) as { limit_remote_rooms: { complexity: number } })
+        .limit_remote_rooms.complexity,
     );
-    const ms = (file: string) => (existsSync(`${file}.ms`) ? Number(readFileSync(`${file}.ms`, "utf8")) : undefined);
-    this.scenarios.bigRoom = {
-      complexityLimit: TEST_ROOM_COMPLEXITY,
-      bigRoomStateEvents: BIG_ROOM_STATE_EVENTS,
-      refusedJoinMs: ms(refused),
-      synapseRssMb: { before, afterRefused, afterAdminJoin, afterSmallJoin },
-      postgresPssMb: { before: pgPss[0], afterRefused: pgPss[1], afterAdminJoin: pgPss[2], afterSmallJoin: pgPss[3] },
+    this.check(
+      "the big remote room is above the remote-room limit this instance type gets",
+      remote.bigRoom.stateEvents / 500 > complexity,
+      `${remote.bigRoom.stateEvents} state events = complexity ${remote.bigRoom.stateEvents / 500} > ${complexity} (BASIC2-A2C-4G's default)`,
+    );
+    const joinOf = (file: string) =>
+      existsSync(`${file}.join.json`)
+        ? (JSON.parse(readFileSync(`${file}.join.json`, "utf8")) as {
+            ms: number;
+            fullStateMs?: number;
+            members?: number;
+          })
+        : undefined;
+    const small = joinOf(this.client("client", "federated-join", state, "bob", "small", "joined"));
+
+    const rss = () => this.sandbox.memory("synapse").rssMb;
+    const before = rss();
+    const refused = joinOf(this.client("client", "federated-join", state, "bob", "big", "refused"));
+    const afterRefused = rss();
+    const refusedGrowthMb = Math.round((afterRefused - before) * 10) / 10;
+    this.check(
+      "the big room is refused in 0.2 s or less",
+      refused !== undefined && refused.ms <= 200,
+      `${refused?.ms ?? "no"} ms`,
+    );
+    this.check(
+      "Synapse's memory stays flat when the big room is refused (5 MiB or less)",
+      refusedGrowthMb <= 5,
+      `RSS ${before} → ${afterRefused} MiB (${refusedGrowthMb >= 0 ? "+" : ""}${refusedGrowthMb})`,
+    );
+
+    // The admin's join: the cgroup's peak over the join and the fetch of the room's full state.
+    const measured = ["synapse", "postgres"] as const;
+    for (const name of measured) this.sandbox.resetMemoryPeak(name);
+    const rssPeak = { synapse: 0, postgres: 0 };
+    const sample = () => {
+      for (const name of measured) {
+        const m = this.sandbox.memory(name);
+        rssPeak[name] = Math.max(rssPeak[name], name === "postgres" ? m.pssMb : m.rssMb);
+      }
+    };
+    const sampler = setInterval(sample, 500);
+    const admin = joinOf(
+      await this.clientWithin(15 * 60_000, "admin", "federated-join", state, "admin", "big", "joined"),
+    );
+    clearInterval(sampler);
+    sample();
+    const synapse = this.sandbox.memory("synapse");
+    const postgres = this.sandbox.memory("postgres");
+    const limitMb = this.memory.synapse?.limitMb ?? 0;
+    const joined = admin?.members !== undefined && admin.members === remote.bigRoom.joinedMembers + 1;
+    this.check(
+      "Synapse's cgroup stays under its limit while the admin joins the big room",
+      joined && synapse.cgroupPeakMb !== undefined && synapse.cgroupPeakMb < limitMb && synapse.cgroupLimitHits === 0,
+      `${joined ? "" : "no complete join to measure; "}peak ${synapse.cgroupPeakMb} of ${limitMb} MiB (RSS peak ${rssPeak.synapse} MiB), limit hits ${synapse.cgroupLimitHits}`,
+    );
+    this.scenarios.bigRoomDefaults = {
+      complexityLimit: complexity,
+      roomStateEvents: remote.bigRoom.stateEvents,
+      refusedMs: refused?.ms,
+      refusedGrowthMb,
+      adminJoinMembers: admin?.members,
+      adminJoinMs: admin?.ms,
+      adminJoinFullStateMs: admin?.fullStateMs,
+      adminJoinPeakMb: synapse.cgroupPeakMb,
+      adminJoinRssPeakMb: rssPeak.synapse,
+      postgresPeakMb: postgres.cgroupPeakMb,
+      postgresPssPeakMb: rssPeak.postgres,
+      postgresLimitMb: this.memory.postgres?.limitMb,
+      limitMb,
+      smallJoinMs: small?.ms,
     };
   }
 
@@ -856,9 +780,7 @@ async function inner(runDir: string, rootfs: string): Promise<number> {
     startedAt: new Date(started).toISOString(),
     seconds: 0,
     machine: {
-      arch: process.arch,
-      cpus: cpus().length,
-      memoryMb: Math.round(totalmem() / 2 ** 20),
+      ...machineFacts(),
       calibration: cpuCalibration(),
     },
     versions: packageVersions(rootfs),

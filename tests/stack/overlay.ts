@@ -25,8 +25,13 @@ export const ACME_CA_FILE = "/etc/firmground-test/acme-ca.pem";
 /** The remote test homeserver's address (NET.outside.remote). */
 const NET_REMOTE = "198.51.100.50";
 
-/** The remote-room limit in the test (state events / 500): a 100-event room is already too big. */
-export const TEST_ROOM_COMPLEXITY = 0.2;
+/** What Synapse needs to federate with the remote test homeserver. */
+export const FEDERATION_FIXTURES = {
+  // The remote test homeserver's certificate comes from the test CA (a file the harness adds).
+  federation_custom_ca_list: [ACME_CA_FILE],
+  // Synapse refuses documentation ranges by default; the remote test homeserver lives in one.
+  ip_range_whitelist: [NET_REMOTE],
+};
 
 export const TEST_CONFIG: Record<string, string> = {
   serverName: TEST_DOMAIN,
@@ -37,13 +42,8 @@ export const TEST_CONFIG: Record<string, string> = {
   // users each have their own. The per-account and failed-attempt limits stay at Synapse's defaults.
   synapseExtraConfig: JSON.stringify({
     rc_login: { address: { per_second: 10, burst_count: 100 }, account: { per_second: 10, burst_count: 100 } },
-    // The remote test homeserver's certificate comes from the test CA (a file the harness adds).
-    federation_custom_ca_list: [ACME_CA_FILE],
-    // Synapse refuses documentation ranges by default; the remote test homeserver lives in one.
-    ip_range_whitelist: [NET_REMOTE],
+    ...FEDERATION_FIXTURES,
   }),
-  // A small limit, so that the big-room scenario needs 150 state events rather than 9,000.
-  sizing: JSON.stringify({ synapse: { remoteRoomComplexity: TEST_ROOM_COMPLEXITY } }),
   users: JSON.stringify([
     { name: "carol", displayName: "Carol" },
     { name: "dave", admin: true },
@@ -105,10 +105,17 @@ export const NET = {
   },
 } as const;
 
+/** Source addresses of a benchmark's users on the public side (HAProxy limits requests per source). */
+export const loadSources = (count: number) => Array.from({ length: count }, (_, i) => `198.51.100.${100 + i}`);
+
 /** The big-room scenario's remote homeserver. */
 export const REMOTE_SERVER = "remote.test";
-/** State events the "big" remote room gets, above TEST_ROOM_COMPLEXITY × 500. */
-export const BIG_ROOM_STATE_EVENTS = 150;
+/**
+ * The seed's big room on the remote homeserver, at the size of a real one: `members` users joined and
+ * `fillerStateEvents` other state events, so its current state is above 10,000 events, past the remote-room
+ * limit the default instance type (BASIC2-A2C-4G) gets (complexity 18: 9,000 state events).
+ */
+export const BIG_ROOM = { members: 5000, fillerStateEvents: 5000 };
 
 /** The remote homeserver's homeserver.yaml: test-only, SQLite, TLS on 8448, no rate limits to speak of. */
 export function remoteHomeserverConfig(paths: { cert: string; key: string; data: string; secret: string }) {
@@ -139,6 +146,8 @@ export function remoteHomeserverConfig(paths: { cert: string; key: string; data:
     ip_range_whitelist: ["198.51.100.0/24"],
     rc_message: generous,
     rc_joins: { local: generous, remote: generous },
+    // Joins into one room (our server's make_join counts too): the big room takes 5,000 in minutes.
+    rc_joins_per_room: generous,
     rc_login: { address: generous, account: generous, failed_attempts: generous },
   };
 }
@@ -452,9 +461,9 @@ export const OVERLAYS = [
   `synapse-admin: NGINX run as uid 1000 serves /var/public on 8080 in place of Ketesa's static-web-server (its config.json is the uploaded file)`,
   `Docker's defaults are not reproduced where the program should not rely on them: no ip_unprivileged_port_start=0 unless the container sets it, no image ownership copied into new volumes`,
   `Docker API: a shim on a unix socket runs one-shot containers (the user jobs) from the rootfs in a namespace on the bridge, and answers inspect (health from the container's healthcheck run at that moment, no restarts) and stats (the container's memory cgroup) for the running ones`,
-  `Synapse: federation_custom_ca_list is the test CA (the remote test homeserver's certificate comes from it; the harness adds the file); sizing.synapse.remoteRoomComplexity 0.2 (a 150-event room is "big")`,
+  `Synapse: federation_custom_ca_list is the test CA (the remote test homeserver's certificate comes from it; the harness adds the file)`,
   `Synapse: ip_range_whitelist holds the remote test homeserver's address (a documentation range, blocked by default)`,
-  `remote.test: a second Synapse (SQLite, its own key and namespace) hosting the big and small federated rooms`,
+  `remote.test: a second Synapse (SQLite, its own key and namespace) hosting the big (${BIG_ROOM.members} members and ${BIG_ROOM.fillerStateEvents} other state events, built once and cached, remoteRooms.ts) and small federated rooms`,
   `Synapse: rc_login.address and .account relaxed (all test clients share one address and log in as the admin many times in a minute); failed-attempt limits are the defaults`,
   `users: the MatrixUser provider is serialized as the engine serializes it and each call runs from that text in a plain Node.js process, with the inputs the program registered`,
   `backups: to rclone ${"serve s3"} at ${S3_HOST} (built from Go modules; TLS from the test CA, which the backup container's CA bundle also holds), an S3 repository given in config in place of the stack's own Scaleway bucket; sid's restic stands in for the restic image's`,
